@@ -1,0 +1,3 @@
+"""Version of stemnmf-hs (single source, read by pyproject.toml)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,635 @@
+"""Constrained non-negative matrix factorization of Kimoto et al. 2025 (Sci. Rep. 15:39143).
+
+Notation.  The paper factorizes ``X_paper (n_uv, n_xy) ~= W (n_uv, k) H (k, n_xy)`` with the
+diffractions ``w_k`` in the columns of ``W`` and the maps ``h_k`` in the rows of ``H``.  This
+module follows scikit-learn and HyperSpy instead: ``X`` is ``(n_samples = n_navigation,
+n_features = n_signal)``, the *diffractions* are ``components_`` ``(k, n_features)``
+(``= W.T``) and the *maps* are the transform output ``(n_samples, k)`` (``= H.T``).
+
+Every restart is iterated together: the two products with the data matrix of one iteration
+are single matrix products over the components of all restarts, so one pass over ``X`` serves
+every restart.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
+
+from ..polar import RingBinning
+from ._constraints import continuity_projection, resolve_map_kernel, smooth_maps
+
+__all__ = ["ConstrainedNMF"]
+
+_EPS = np.finfo(np.float32).eps
+#: Relative ridge added to the k x k Gram matrices before inversion (guards rank loss when a
+#: component vanishes; negligible against float32 rounding otherwise).
+_RIDGE = 1e-6
+
+
+def _batched_gram_inverse(gram):
+    """Inverse of a stack of ``(R, k, k)`` Gram matrices, computed in float64."""
+    g = gram.astype(np.float64)
+    k = g.shape[-1]
+    scale = np.trace(g, axis1=1, axis2=2) / k
+    scale = np.where(scale > 0, scale, 1.0)
+    g = g + (_RIDGE * scale)[:, None, None] * np.eye(k)
+    return np.linalg.inv(g)
+
+
+def _products_with_data_t(X, maps):
+    """``maps^T X`` for all restarts in one GEMM: ``(R, k, n_features)``.
+
+    Parameters: ``X`` ``(N, F)``; ``maps`` ``(R, N, k)``.
+    """
+    R, N, k = maps.shape
+    mt = maps.transpose(0, 2, 1).reshape(R * k, N)
+    return (mt @ X).reshape(R, k, -1)
+
+
+def _products_with_data(X, diffractions):
+    """``X D^T`` for all restarts in one GEMM: ``(R, N, k)``.
+
+    Parameters: ``X`` ``(N, F)``; ``diffractions`` ``(R, k, F)``.
+    """
+    R, k, F = diffractions.shape
+    xd = X @ diffractions.reshape(R * k, F).T  # (N, R*k)
+    return xd.reshape(X.shape[0], R, k).transpose(1, 0, 2)
+
+
+def _update_diffractions_als(MtX, MtM):
+    """Eq. 7 (``W = X H^T (H H^T)^-1``) in transposed form: ``D = (M^T M)^-1 M^T X``."""
+    return (_batched_gram_inverse(MtM).astype(MtX.dtype)) @ MtX
+
+
+def _update_maps_als(XDt, DDt):
+    """Eq. 8 (``H = (W^T W)^-1 W^T X``) in transposed form: ``M = X D^T (D D^T)^-1``."""
+    return XDt @ _batched_gram_inverse(DDt).astype(XDt.dtype)
+
+
+def _update_diffractions_mu(D, MtX, MtM):
+    """Eq. 3 (``W <- W * X H^T / W H H^T``) in transposed form."""
+    return D * MtX / np.maximum(MtM @ D, _EPS)
+
+
+def _update_maps_mu(M, XDt, DDt):
+    """Eq. 4 (``H <- H * W^T X / W^T W H``) in transposed form."""
+    return M * XDt / np.maximum(M @ DDt, _EPS)
+
+
+def _normalize_diffractions(D):
+    """Scale every diffraction to unit sum (L1); returns ``(D, norms)`` with ``norms (R, k)``.
+
+    With unit-sum diffractions the maps are in the units of the data (electrons per probe
+    position).  Zero diffractions stay zero.
+    """
+    norms = D.sum(axis=2)
+    safe = np.where(norms > 0, norms, 1).astype(D.dtype)
+    return D / safe[:, :, None], norms
+
+
+def _squared_error(X2, M, XDt, D):
+    """``||X - M D||_F^2`` per restart from products already at hand: ``(R,)`` float64.
+
+    ``||X||^2 - 2 <M, X D^T> + <M^T M, D D^T>`` (no extra pass over ``X``).
+    """
+    cross = np.einsum("rnk,rnk->r", M, XDt, dtype=np.float64)
+    MtM = M.transpose(0, 2, 1) @ M
+    DDt = D @ D.transpose(0, 2, 1)
+    quad = np.einsum("rij,rij->r", MtM, DDt, dtype=np.float64)
+    return np.maximum(X2 - 2.0 * cross + quad, 0.0)
+
+
+def _nnls_maps(X, components, n_iter=300):
+    """Non-negative least-squares maps of ``X`` on fixed diffractions.
+
+    Accelerated projected gradient (FISTA, Beck & Teboulle 2009) started from the clipped
+    least-squares solution, vectorized over all samples.
+
+    Parameters: ``X`` ``(N, F)``, ``components`` ``(k, F)``.  Returns ``(N, k)``.
+    """
+    G = components @ components.T
+    XDt = X @ components.T
+    Ginv = _batched_gram_inverse(G[None])[0].astype(X.dtype)
+    M = np.maximum(XDt @ Ginv, 0)
+    lipschitz = float(np.linalg.eigvalsh(G.astype(np.float64)).max())
+    if lipschitz <= 0:
+        return np.zeros_like(XDt)
+    step = np.float32(1.0 / lipschitz).astype(X.dtype)
+    Y, t = M.copy(), 1.0
+    for _ in range(n_iter):
+        M_new = np.maximum(Y - step * (Y @ G - XDt), 0)
+        t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
+        Y = M_new + ((t - 1.0) / t_new) * (M_new - M)
+        M, t = M_new, t_new
+    return M
+
+
+class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Non-negative matrix factorization with 4D-STEM constraints (Kimoto et al. 2025).
+
+    Factorizes ``X (n_samples, n_features) ~= maps (n_samples, k) @ components_ (k,
+    n_features)`` by alternating least squares with projections (the paper's protocol, steps
+    1-9, eqs. 7-8) or by multiplicative updates (eqs. 3-4).  A sample is one diffraction
+    pattern (one probe position) unfolded in C order; ``n_samples`` is the number of probe
+    positions.  After each update the diffractions are projected by ``[.]_W`` (continuity
+    along rings about the pattern centre, or plain non-negativity) and normalized to unit sum,
+    and the maps by ``[.]_H`` (convolution with a kernel given by the spatial resolution, or
+    plain non-negativity).
+
+    Parameters
+    ----------
+    n_components : int, optional
+        Number of components ``k`` (the paper's ``n_k``).  ``None``: ``n_features``, as in
+        scikit-learn.
+    solver : {"als", "mu"}, default "als"
+        ``"als"``: projected alternating least squares, eqs. 7-8 (the paper's protocol).
+        ``"mu"``: multiplicative updates, eqs. 3-4; constraints act as projections after each
+        update.
+    diffraction_constraint : {"continuity"} or None, default "continuity"
+        ``"continuity"``: ``[.]_W`` of the paper (needs ``signal_shape``); ``None``:
+        non-negativity only.
+    map_constraint : {"smooth"} or None, default "smooth"
+        ``"smooth"``: ``[.]_H`` of the paper (needs ``navigation_shape``); ``None``:
+        non-negativity only.
+    signal_shape : tuple of int, optional
+        ``(ny, nx)`` pattern shape in pixels (array order).
+    navigation_shape : tuple of int, optional
+        ``(ny, nx)`` scan shape in probe positions (array order).
+    signal_mask : array_like of bool, optional
+        ``(ny, nx)`` of the patterns, ``True`` for pixels absent from ``X`` (e.g. the direct
+        beam); ``X`` then holds the ``(~signal_mask).sum()`` other pixels in C order.
+    navigation_mask : array_like of bool, optional
+        ``(ny, nx)`` of the scan, ``True`` for positions absent from ``X``.
+    center : tuple of float, optional
+        ``(cx, cy)`` pattern centre in pixels (column, row), as pyxem's
+        ``s.calibration.center``; the geometric centre when ``None``.
+    ring_width : float, default 1.0
+        Width of the rings of ``[.]_W``, pixels.
+    outlier_factor : float, default 2.0
+        Ring values above ``outlier_factor`` times the ring mean are Bragg-spot outliers for
+        ``[.]_W`` (the paper: 2).
+    map_kernel : array_like, optional
+        ``(ky, kx)`` user kernel for ``[.]_H``.  Default: the paper's 3x3 Gaussian
+        (sigma = 0.57 scan pixels: 2 nm probe FWHM at a 1.5 nm step).
+    probe_fwhm, scan_step : float, optional
+        Probe FWHM and scan step in the same length unit (``scan_step`` may be ``(step_y,
+        step_x)``): the kernel becomes a Gaussian of ``sigma = probe_fwhm / 2.355 /
+        scan_step`` pixels.
+    n_restarts : int, default 10
+        Random initializations (paper step 8: ten); the one with the lowest final squared
+        error is kept.  All restarts are iterated together.
+    max_iter : int, default 500
+        Iterations per restart (paper: 500).
+    tol : float, default 1e-4
+        Early stop when, for every restart, the L1 norms of the changes of the diffractions
+        and of the maps relative to their L1 norms both fall below ``tol`` (the paper's Fig. 7
+        convergence quantities).  ``0`` runs exactly ``max_iter`` iterations.
+    random_state : int, RandomState instance or None, default None
+        Seed of the random initial maps (paper step 2).
+    show_progressbar : bool, default False
+        Show a progress bar over iterations.
+
+    Attributes
+    ----------
+    components_ : numpy.ndarray
+        ``(n_components, n_features)`` float32 diffractions, each summing to 1, sorted by
+        decreasing L2 norm of their maps (paper step 9).
+    n_components_ : int
+        Number of components.
+    n_iter_ : int
+        Iterations run.
+    reconstruction_err_ : float
+        Frobenius norm ``||X - maps @ components_||`` of the kept restart.
+    history_ : dict of numpy.ndarray
+        Per-iteration convergence of the kept restart, each ``(n_iter_,)``: ``"mse"``, the mean
+        squared error over all matrix elements; ``"w_change"`` and ``"h_change"``, the L1
+        norms ``||W(i+1) - W(i)||_1`` and ``||H(i+1) - H(i)||_1`` (paper step 7, Fig. 7;
+        ``nan`` at the first iteration).
+    restart_errors_ : numpy.ndarray
+        ``(n_restarts,)`` final Frobenius errors of every restart.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    Raises
+    ------
+    ValueError
+        From ``fit``: negative or non-finite values, ``n_components`` larger than
+        ``min(n_samples, n_features)``, a constraint without the shape it needs, or shapes
+        and masks that do not match ``X``.
+
+    Notes
+    -----
+    Implements Kimoto, Uesugi, Harano, Kikkawa, Cretu, Shibazaki, Shiga & Togo, "Nonnegative
+    matrix factorization incorporating domain specific constraints for four dimensional
+    scanning transmission electron microscopy", Sci. Rep. 15, 39143 (2025): "Protocol of
+    constrained NMF" steps 1-9, eqs. 3-4 and 7-8, and the two constraint sections.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs import ConstrainedNMF
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((64, 3)) @ rng.random((3, 100))  # 8x8 scan of 10x10 patterns
+    >>> est = ConstrainedNMF(3, signal_shape=(10, 10), navigation_shape=(8, 8),
+    ...                      n_restarts=2, max_iter=50, random_state=0)
+    >>> maps = est.fit_transform(X)
+    >>> maps.shape, est.components_.shape
+    ((64, 3), (3, 100))
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "solver": [StrOptions({"als", "mu"})],
+        "diffraction_constraint": [StrOptions({"continuity"}), None],
+        "map_constraint": [StrOptions({"smooth"}), None],
+        "signal_shape": [tuple, list, None],
+        "navigation_shape": [tuple, list, None],
+        "signal_mask": ["array-like", None],
+        "navigation_mask": ["array-like", None],
+        "center": [tuple, list, "array-like", None],
+        "ring_width": [Interval(Real, 0, None, closed="neither")],
+        "outlier_factor": [Interval(Real, 1, None, closed="left")],
+        "map_kernel": ["array-like", None],
+        "probe_fwhm": [Interval(Real, 0, None, closed="neither"), None],
+        "scan_step": [Interval(Real, 0, None, closed="neither"), tuple, list, None],
+        "n_restarts": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "show_progressbar": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        solver="als",
+        diffraction_constraint="continuity",
+        map_constraint="smooth",
+        signal_shape=None,
+        navigation_shape=None,
+        signal_mask=None,
+        navigation_mask=None,
+        center=None,
+        ring_width=1.0,
+        outlier_factor=2.0,
+        map_kernel=None,
+        probe_fwhm=None,
+        scan_step=None,
+        n_restarts=10,
+        max_iter=500,
+        tol=1e-4,
+        random_state=None,
+        show_progressbar=False,
+    ):
+        self.n_components = n_components
+        self.solver = solver
+        self.diffraction_constraint = diffraction_constraint
+        self.map_constraint = map_constraint
+        self.signal_shape = signal_shape
+        self.navigation_shape = navigation_shape
+        self.signal_mask = signal_mask
+        self.navigation_mask = navigation_mask
+        self.center = center
+        self.ring_width = ring_width
+        self.outlier_factor = outlier_factor
+        self.map_kernel = map_kernel
+        self.probe_fwhm = probe_fwhm
+        self.scan_step = scan_step
+        self.n_restarts = n_restarts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.show_progressbar = show_progressbar
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self, X):
+        """Cross-parameter rules; returns ``(k, project_w, project_h)``."""
+        n_samples, n_features = X.shape
+        k = n_features if self.n_components is None else int(self.n_components)
+        if k > min(n_samples, n_features):
+            raise ValueError(
+                f"n_components={k} is larger than the data allow: at most "
+                f"min(n_samples, n_features) = min({n_samples}, {n_features}) = "
+                f"{min(n_samples, n_features)}. Choose a smaller number of components."
+            )
+        project_w = _make_diffraction_projection(self, n_features)
+        project_h = _make_map_projection(self, n_samples)
+        return k, project_w, project_h
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None):
+        """Learn the diffractions (and maps) of ``X``.
+
+        Parameters
+        ----------
+        X : array_like
+            ``(n_samples, n_features)`` non-negative data, one unfolded pattern per row.
+        y : Ignored
+
+        Returns
+        -------
+        self : ConstrainedNMF
+
+        Raises
+        ------
+        ValueError
+            See the class docstring.
+        """
+        self.fit_transform(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Learn the factorization of ``X`` and return its maps.
+
+        Parameters
+        ----------
+        X : array_like
+            ``(n_samples, n_features)`` non-negative data, one unfolded pattern per row.
+        y : Ignored
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, n_components)`` float32 maps (the paper's ``H.T``), in the units of
+            ``X`` (the diffractions sum to one), with ``[.]_H`` applied.
+
+        Raises
+        ------
+        ValueError
+            See the class docstring.
+        """
+        X = validate_data(self, X, dtype=np.float32, order="C")
+        check_non_negative(X, "ConstrainedNMF (input X)")
+        k, project_w, project_h = self._check_params(X)
+        rng = check_random_state(self.random_state)
+        maps, components, info = _fit_batched(
+            X,
+            k,
+            n_restarts=self.n_restarts,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            project_w=project_w,
+            project_h=project_h,
+            rng=rng,
+            show_progressbar=self.show_progressbar,
+            polish_maps=self.map_constraint is None,
+        )
+        self.components_ = components
+        self.n_components_ = k
+        self.n_iter_ = info["n_iter"]
+        self.reconstruction_err_ = info["error"]
+        self.restart_errors_ = info["restart_errors"]
+        self.history_ = info["history"]
+        return maps
+
+    def transform(self, X):
+        """Maps of new data on the learned diffractions.
+
+        Non-negative least squares (accelerated projected gradient), row by row; ``[.]_H``
+        is not applied, since new data need not lie on the fitted scan grid.
+
+        Parameters
+        ----------
+        X : array_like
+            ``(n_samples, n_features)`` non-negative data.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, n_components)`` float32 maps.
+
+        Raises
+        ------
+        ValueError
+            On negative or non-finite values or a feature count other than in ``fit``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, order="C", reset=False)
+        check_non_negative(X, "ConstrainedNMF.transform (input X)")
+        return _nnls_maps(X, self.components_)
+
+    def inverse_transform(self, X):
+        """Patterns reconstructed from maps.
+
+        Parameters
+        ----------
+        X : array_like
+            ``(n_samples, n_components)`` maps.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, n_features)`` float32, ``X @ components_``.
+        """
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=np.float32)
+        return X @ self.components_
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+
+def _make_diffraction_projection(est, n_features):
+    """The ``[.]_W`` callable for ``(m, n_features)`` stacks, after validating geometry."""
+    if est.diffraction_constraint is None:
+        return lambda D: np.maximum(D, 0)
+    if est.signal_shape is None:
+        raise ValueError(
+            "diffraction_constraint='continuity' needs the pattern geometry: pass "
+            "signal_shape=(ny, nx) (and center=(cx, cy) if the pattern centre is not the "
+            "middle), or use diffraction_constraint=None."
+        )
+    shape = tuple(int(n) for n in est.signal_shape)
+    if len(shape) != 2:
+        raise ValueError(f"signal_shape must be (ny, nx); got {est.signal_shape!r}.")
+    binning = RingBinning(shape, est.center, est.ring_width, est.signal_mask)
+    if binning.labels.size != n_features:
+        masked = "" if est.signal_mask is None else " minus the masked pixels"
+        raise ValueError(
+            f"X has {n_features} features but signal_shape {shape}{masked} gives "
+            f"{binning.labels.size}; pass the pattern shape and signal_mask of the data."
+        )
+    factor = float(est.outlier_factor)
+    return lambda D: continuity_projection(D, binning, factor)
+
+
+def _make_map_projection(est, n_samples):
+    """The ``[.]_H`` callable for ``(m, n_samples)`` stacks, after validating geometry."""
+    if est.map_constraint is None:
+        return lambda M: np.maximum(M, 0)
+    if est.navigation_shape is None:
+        raise ValueError(
+            "map_constraint='smooth' needs the scan geometry: pass navigation_shape=(ny, nx), "
+            "or use map_constraint=None."
+        )
+    shape = tuple(int(n) for n in est.navigation_shape)
+    if len(shape) != 2:
+        raise ValueError(f"navigation_shape must be (ny, nx); got {est.navigation_shape!r}.")
+    valid = None
+    expected = int(np.prod(shape))
+    if est.navigation_mask is not None:
+        nmask = np.asarray(est.navigation_mask, dtype=bool)
+        if nmask.shape != shape:
+            raise ValueError(
+                f"navigation_mask has shape {nmask.shape} but the scan is {shape}; give a "
+                "boolean mask of the scan shape."
+            )
+        valid = ~nmask
+        expected = int(valid.sum())
+    if expected != n_samples:
+        raise ValueError(
+            f"X has {n_samples} samples but navigation_shape {shape} (with its mask) gives "
+            f"{expected}; pass the scan shape and navigation_mask of the data."
+        )
+    kernel = resolve_map_kernel(est.map_kernel, est.probe_fwhm, est.scan_step)
+    return lambda M: smooth_maps(M, shape, kernel, valid)
+
+
+def _progress(iterable, show):
+    if not show:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc="Constrained NMF", unit="it", leave=False)
+
+
+def _fit_batched(
+    X,
+    k,
+    *,
+    n_restarts,
+    solver,
+    max_iter,
+    tol,
+    project_w,
+    project_h,
+    rng,
+    show_progressbar=False,
+    polish_maps=False,
+):
+    """Run every restart of the protocol together; keep the best (paper steps 2-9).
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        ``(N, F)`` float32 data.
+    k : int
+        Number of components.
+    project_w, project_h : callable
+        ``[.]_W`` on ``(m, F)`` and ``[.]_H`` on ``(m, N)`` stacks.
+    polish_maps : bool
+        Replace the kept maps by the exact non-negative least-squares maps on the final
+        diffractions (only meaningful without a map constraint).
+
+    Returns
+    -------
+    maps : numpy.ndarray
+        ``(N, k)`` float32.
+    components : numpy.ndarray
+        ``(k, F)`` float32, unit sum, sorted by decreasing map L2 norm (step 9).
+    info : dict
+        ``n_iter``, ``error``, ``restart_errors``, ``history``.
+    """
+    N, F = X.shape
+    R = n_restarts
+    dtype = X.dtype
+    X2 = float(np.einsum("ij,ij->", X, X, dtype=np.float64))
+    scale = np.sqrt(max(float(X.mean(dtype=np.float64)), _EPS) / k)
+    # Step 2: non-negative random maps for every restart.
+    M = (rng.random_sample((R, N, k)) * scale).astype(dtype)
+    D = None
+    if solver == "mu":
+        D = (rng.random_sample((R, k, F)) * scale).astype(dtype)
+        D, norms = _normalize_diffractions(D)
+        M *= norms[:, None, :].astype(dtype)
+
+    def apply_h(M_):
+        return project_h(M_.transpose(0, 2, 1).reshape(R * k, N)).reshape(R, k, N).transpose(0, 2, 1)
+
+    hist = np.full((max_iter, 3, R), np.nan)
+    n_iter = 0
+    for it in _progress(range(max_iter), show_progressbar):
+        # Steps 3-4: diffractions, [.]_W, unit-sum normalization.
+        MtX = _products_with_data_t(X, M)
+        MtM = M.transpose(0, 2, 1) @ M
+        if solver == "als":
+            D_new = _update_diffractions_als(MtX, MtM)
+        else:
+            D_new = _update_diffractions_mu(D, MtX, MtM)
+        D_new = project_w(D_new.reshape(R * k, F)).reshape(R, k, F)
+        D_new, norms = _normalize_diffractions(D_new)
+        if solver == "mu":  # keep the product unchanged by the normalization
+            M = M * norms[:, None, :].astype(dtype)
+        # Steps 5-6: maps and [.]_H.
+        XDt = _products_with_data(X, D_new)
+        DDt = D_new @ D_new.transpose(0, 2, 1)
+        if solver == "als":
+            M_new = _update_maps_als(XDt, DDt)
+        else:
+            M_new = _update_maps_mu(M, XDt, DDt)
+        M_new = np.ascontiguousarray(apply_h(M_new))
+        # Step 7: MSE and L1 norms of the changes.
+        err = _squared_error(X2, M_new, XDt, D_new)
+        hist[it, 0] = err / (N * F)
+        dh = np.abs(M_new - M).sum(axis=(1, 2), dtype=np.float64)
+        hist[it, 2] = dh
+        if D is not None:
+            dw = np.abs(D_new - D).sum(axis=(1, 2), dtype=np.float64)
+            hist[it, 1] = dw
+        D, M = D_new, M_new
+        n_iter = it + 1
+        if tol > 0 and it > 0:
+            rel_w = dw / np.maximum(np.abs(D).sum(axis=(1, 2), dtype=np.float64), _EPS)
+            rel_h = dh / np.maximum(np.abs(M).sum(axis=(1, 2), dtype=np.float64), _EPS)
+            if (rel_w < tol).all() and (rel_h < tol).all():
+                break
+
+    # Step 8: keep the best restart by final error.
+    best = int(np.argmin(err))
+    M_best, D_best = M[best], D[best]
+    if polish_maps:
+        # Without [.]_H the clipped least-squares maps only approximate the non-negative
+        # least-squares maps on the final diffractions; finish them exactly, so that
+        # fit_transform(X) == transform(X).
+        M_best = _nnls_maps(X, D_best)
+        err[best] = _squared_error(X2, M_best[None], _products_with_data(X, D_best[None]),
+                                   D_best[None])[0]
+    # Step 9: sort by the L2 norm of the maps.
+    order = np.argsort(-np.linalg.norm(M_best.astype(np.float64), axis=0), kind="stable")
+    history = {
+        "mse": hist[:n_iter, 0, best].copy(),
+        "w_change": hist[:n_iter, 1, best].copy(),
+        "h_change": hist[:n_iter, 2, best].copy(),
+    }
+    info = {
+        "n_iter": n_iter,
+        "error": float(np.sqrt(err[best])),
+        "restart_errors": np.sqrt(err),
+        "history": history,
+    }
+    return (
+        np.ascontiguousarray(M_best[:, order]),
+        np.ascontiguousarray(D_best[order]),
+        info,
+    )

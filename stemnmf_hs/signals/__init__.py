@@ -1,0 +1,5 @@
+"""HyperSpy signal classes of stemnmf-hs (the only subpackage that builds signals)."""
+
+from .nmf_diffraction2d import LazyNMFDiffraction2D, NMFDiffraction2D
+
+__all__ = ["NMFDiffraction2D", "LazyNMFDiffraction2D"]
