@@ -134,7 +134,8 @@ class LazyNMFDiffraction2D(LazyDiffraction2D, NMFDiffraction2D):
 
     ``hs.load(..., lazy=True)`` of an ``nmf_diffraction`` file or ``s.as_lazy()`` gives one.
     ``decomposition(algorithm="constrained_nmf", ...)`` validates lazily (one pass over the
-    data) and then fits the chunks gathered in memory.
+    data), then gathers the chunks once in float32 and fits in memory, so lazy and in-memory
+    results are identical.
     """
 
     _lazy = True
@@ -162,6 +163,8 @@ def _constrained_decomposition(signal, parent, opts):
     clip_negative = bool(opts.pop("clip_negative", False))
     center = opts.pop("center", None)
     show = opts.pop("show_progressbar", None)
+    nav_mask_in = opts.pop("navigation_mask", None)
+    sig_mask_in = opts.pop("signal_mask", None)
     est_kwargs = {n: opts.pop(n) for n in list(opts) if n in _ESTIMATOR_PARAMS}
     hs_names = set(inspect.signature(parent).parameters) - {"kwargs"}
     unknown = sorted(set(opts) - hs_names)
@@ -174,8 +177,8 @@ def _constrained_decomposition(signal, parent, opts):
     given_geometry = sorted(_GEOMETRY & set(est_kwargs))
     if given_geometry:
         raise TypeError(
-            f"{given_geometry} are read from the signal; use navigation_mask/signal_mask "
-            "(HyperSpy's masks) instead."
+            f"{given_geometry} are read from the signal's axes; give masks as "
+            "navigation_mask/signal_mask."
         )
     if opts.get("normalize_poissonian_noise"):
         raise ValueError(
@@ -184,8 +187,8 @@ def _constrained_decomposition(signal, parent, opts):
         )
 
     nav_shape, sig_shape = check_scan_dimensions(signal)
-    nav_mask = _mask_array(opts.pop("navigation_mask", None), nav_shape, "navigation_mask")
-    sig_mask = _mask_array(opts.pop("signal_mask", None), sig_shape, "signal_mask")
+    nav_mask = _mask_array(nav_mask_in, nav_shape, "navigation_mask")
+    sig_mask = _mask_array(sig_mask_in, sig_shape, "signal_mask")
     n_pos = int(np.prod(nav_shape)) - (0 if nav_mask is None else int(nav_mask.sum()))
     n_pix = int(np.prod(sig_shape)) - (0 if sig_mask is None else int(sig_mask.sum()))
     if n_pos == 0 or n_pix == 0:
@@ -228,12 +231,14 @@ def _constrained_decomposition(signal, parent, opts):
     work = _working_copy(signal, clip_negative)
     return_info = bool(opts.pop("return_info", False))
     print_info = opts.pop("print_info", True)
-    # HyperSpy flattens a numpy navigation mask after a transpose; flat masks avoid that.
+    # HyperSpy wants numpy masks in its axes order: it flattens the navigation mask after a
+    # transpose and the signal mask as it is; these forms give the array-order masks.
+    am = signal.axes_manager
     _hyperspy_decomposition(work)(
         algorithm=estimator,
         output_dimension=int(k),
-        navigation_mask=None if nav_mask is None else nav_mask.ravel(),
-        signal_mask=None if sig_mask is None else sig_mask.ravel(),
+        navigation_mask=None if nav_mask is None else nav_mask.T,
+        signal_mask=None if sig_mask is None else sig_mask.reshape(am.signal_shape),
         return_info=True,
         print_info=print_info,
         **opts,
@@ -359,12 +364,18 @@ def calibrated_center(signal):
 
 
 def _mask_array(mask, shape, name):
-    """A boolean numpy mask of ``shape`` (array order) from an array or signal, or None."""
+    """A boolean numpy mask of ``shape`` (array order) from an array or signal, or None.
+
+    A navigation mask in HyperSpy's axes order (``navigation_shape``, the transpose) is
+    accepted as HyperSpy accepts it.
+    """
     if mask is None:
         return None
     if isinstance(mask, BaseSignal):
         mask = mask.data
     mask = np.asarray(mask)
+    if name == "navigation_mask" and mask.shape == tuple(shape)[::-1] != tuple(shape):
+        mask = mask.T
     if mask.dtype != bool:
         raise ValueError(f"{name} must be boolean (True = leave out); got dtype {mask.dtype}.")
     if mask.shape != tuple(shape):
@@ -377,7 +388,7 @@ def _mask_array(mask, shape, name):
 
 
 def _working_copy(signal, clip_negative):
-    """A float32 signal sharing nothing mutable with ``signal`` (its data is never touched)."""
+    """An in-memory float32 signal whose decomposition cannot touch ``signal``'s data."""
     data = signal.data
     if clip_negative:
         data = data.clip(min=0) if signal._lazy else np.clip(data, 0, None)
@@ -386,6 +397,10 @@ def _working_copy(signal, clip_negative):
     elif data is signal.data:
         data = data.view() if not signal._lazy else data
     work = signal._deepcopy_with_new_data(data)
+    if signal._lazy:
+        # The constrained fit needs the maps on the whole scan (the smoothing couples
+        # neighbouring positions): gather the chunks once, in float32.
+        work.compute(show_progressbar=False)
     return work
 
 

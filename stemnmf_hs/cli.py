@@ -1,0 +1,925 @@
+"""Command line interface: ``stemnmf [FILE] [--components K] [--output DIR]``.
+
+Runs the constrained NMF of Kimoto et al. (Sci. Rep. 15, 39143, 2025) on a 4D-STEM scan and
+writes the results into a folder:
+
+``decomposition.hspy``
+    The scan with its ``learning_results`` (reload with ``hs.load`` and call
+    ``get_decomposition_factors()`` / ``get_decomposition_loadings()``).
+``factors.hspy``, ``loadings.hspy``
+    The ``k`` diffractions and the ``k`` maps alone (small files).
+``factors.png``, ``loadings.png``, ``convergence.png``
+    Figures: the diffractions (gamma scaled, calibrated axes), the maps (calibrated scan axes,
+    colorbars) and the convergence curves (MSE and L1 changes of W and H per iteration).
+``summary.txt``
+    Input, shapes, calibration, parameters, iterations, reconstruction error, per-component
+    map norms and intensity fractions, timings and versions; for the built-in simulation also
+    the cosine similarity of every factor to its matched ground-truth diffraction.
+
+Without ``FILE`` the built-in simulation :func:`stemnmf_hs.data.simulated_precipitates` is
+analysed.  ``FILE`` is anything ``hs.load`` opens (rosettasciio) holding a scan of 2
+navigation + 2 signal dimensions after length-1 axes are squeezed; fpd HDF5 files
+(``fpd_expt/fpd_data/data``), which ``hs.load`` cannot tell from other HDF5 flavours, are read
+with h5py.
+
+Errors print one line ``stemnmf: error: <message>`` on stderr; the exit code is 2 for usage
+errors, 1 for runtime errors and 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "main",
+    "build_parser",
+    "load_scan",
+    "direct_beam_mask",
+    "match_ground_truth",
+    "plot_factors",
+    "plot_loadings",
+    "plot_convergence",
+]
+
+PROG = "stemnmf"
+#: Exponent of the power-law (gamma) scaling of the diffraction figures.
+GAMMA = 0.3
+#: Names of the ground-truth diffractions of the simulation (``truth.diffractions`` order).
+TRUTH_NAMES = ("amorphous", "crystal 1", "crystal 2", "crystal 3")
+OUTPUT_FILES = (
+    "decomposition.hspy",
+    "factors.hspy",
+    "loadings.hspy",
+    "factors.png",
+    "loadings.png",
+    "convergence.png",
+    "summary.txt",
+)
+
+
+class CLIError(Exception):
+    """A runtime error whose message is shown to the user as it is (exit code 1)."""
+
+
+class _UsageError(Exception):
+    """Raised by the parser instead of printing usage and exiting (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # noqa: D102 - argparse hook
+        raise _UsageError(message)
+
+
+# ----------------------------------------------------------------------------- arguments
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def build_parser():
+    """The argument parser of the ``stemnmf`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Parser whose ``error`` raises instead of exiting, so that :func:`main` prints a single
+        error line and returns exit code 2.
+    """
+    p = _Parser(
+        prog=PROG,
+        description=(
+            "Constrained NMF (Kimoto et al., Sci. Rep. 15, 39143, 2025) of a 4D-STEM scan: "
+            "finds K diffraction patterns (factors) and their maps over the scan (loadings), "
+            "and writes decomposition.hspy, factors.hspy, loadings.hspy, factors.png, "
+            "loadings.png, convergence.png and summary.txt into the output folder."
+        ),
+        epilog=(
+            "Examples: 'stemnmf' (built-in simulation, K=4); "
+            "'stemnmf scan.mib -k 3 -o results --mask-direct-beam 8'; "
+            "'stemnmf scan.hspy --probe-fwhm 2 --scan-step 1.5 --solver mu'. "
+            "Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted."
+        ),
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help=(
+            "4D-STEM scan to analyse: any file hs.load opens (e.g. .hspy, .blo, .mib with its "
+            ".hdr, .zspy, .dm4, .emd) or an fpd .hdf5; it must hold 2 navigation + 2 signal "
+            "dimensions once length-1 axes are squeezed. Default: the built-in simulated "
+            "precipitates (36x36 scan of 128x128 patterns, with ground truth)."
+        ),
+    )
+    p.add_argument(
+        "-k",
+        "--components",
+        type=_positive_int,
+        default=4,
+        metavar="K",
+        help="number of components K, at most the number of probe positions (default: %(default)s)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="stemnmf_output",
+        metavar="DIR",
+        help="output folder, created if missing; existing files are overwritten "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--solver",
+        choices=("als", "mu"),
+        default="als",
+        help="'als': projected alternating least squares (the paper's protocol); 'mu': "
+        "multiplicative updates (default: %(default)s)",
+    )
+    p.add_argument(
+        "--no-diffraction-constraint",
+        action="store_true",
+        help="switch off the continuity constraint along diffraction rings (non-negativity "
+        "only for the factors)",
+    )
+    p.add_argument(
+        "--no-map-constraint",
+        action="store_true",
+        help="switch off the smoothing of the maps by the probe kernel (non-negativity only "
+        "for the loadings)",
+    )
+    p.add_argument(
+        "--probe-fwhm",
+        type=_positive_float,
+        default=None,
+        metavar="LENGTH",
+        help="probe FWHM for the map smoothing kernel, in the length unit of --scan-step "
+        "(default: none, the paper's 3x3 Gaussian kernel of sigma 0.57 scan pixels)",
+    )
+    p.add_argument(
+        "--scan-step",
+        type=_positive_float,
+        default=None,
+        metavar="LENGTH",
+        help="scan step in the unit of --probe-fwhm; only used with --probe-fwhm "
+        "(default: the scale of the navigation axes)",
+    )
+    p.add_argument(
+        "--restarts",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="random initializations; the one with the lowest error is kept (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=500,
+        metavar="N",
+        help="maximum iterations per restart (default: %(default)s)",
+    )
+    p.add_argument(
+        "--tol",
+        type=_non_negative_float,
+        default=1e-4,
+        metavar="TOL",
+        help="stop when the relative L1 changes of W and H both fall below TOL; 0 runs "
+        "--max-iter iterations (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        metavar="SEED",
+        help="random seed of the initializations (random_state), and of the noise of the "
+        "simulation when no FILE is given (default: %(default)s)",
+    )
+    p.add_argument(
+        "--mask-direct-beam",
+        type=_positive_float,
+        default=None,
+        metavar="RADIUS",
+        help="leave out a disc of RADIUS pixels about the pattern centre (the calibrated "
+        "centre, else the middle of the pattern) from the fit (default: no mask)",
+    )
+    p.add_argument(
+        "--lazy",
+        action="store_true",
+        help="load FILE lazily (dask) instead of into memory",
+    )
+    p.add_argument(
+        "--no-progressbar",
+        action="store_true",
+        help="hide the progress bar over iterations (shown by default)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing on stdout (errors still go to stderr)",
+    )
+    return p
+
+
+# ----------------------------------------------------------------------------- loading
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+def _shape_text(signal):
+    am = signal.axes_manager
+    nav = ", ".join(str(n) for n in am.navigation_shape)
+    sig = ", ".join(str(n) for n in am.signal_shape)
+    return f"({nav}|{sig})"
+
+
+def _read_fpd(path, lazy=False):
+    """An fpd HDF5 file (``fpd_expt/fpd_data/data``) as a ``Diffraction2D``, or None."""
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py comes with hyperspy
+        return None
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        return None
+    try:
+        if "fpd_expt/fpd_data/data" not in f:
+            f.close()
+            return None
+        data = np.asarray(f["fpd_expt/fpd_data/data"][()])
+    finally:
+        f.close()
+    data = data.astype(data.dtype.newbyteorder("="))  # native byte order (file is big-endian)
+    from pyxem.signals import Diffraction2D
+
+    s = Diffraction2D(data)
+    s.metadata.General.title = Path(path).stem
+    s.metadata.General.original_filename = Path(path).name
+    return s.as_lazy() if lazy else s
+
+
+def load_scan(path, lazy=False):
+    """Load a 4D-STEM scan as an ``nmf_diffraction`` signal.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Any file ``hs.load`` opens; fpd HDF5 files are read with h5py when ``hs.load``
+        refuses them.
+    lazy : bool, default False
+        Load lazily (dask-backed signal).
+
+    Returns
+    -------
+    NMFDiffraction2D or LazyNMFDiffraction2D
+        The scan with length-1 axes squeezed out.
+
+    Raises
+    ------
+    CLIError
+        If the file is missing or unreadable, holds several signals, or is not 2 navigation +
+        2 signal dimensions.
+    """
+    import hyperspy.api as hs
+
+    import stemnmf_hs  # noqa: F401 - registers the nmf_diffraction signal type
+
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"no such file: {path}")
+    if path.is_dir():
+        raise CLIError(f"{path} is a folder; give a data file")
+    try:
+        s = hs.load(str(path), lazy=lazy)
+    except Exception as exc:
+        s = _read_fpd(path, lazy=lazy) if path.suffix.lower() in (".hdf5", ".h5") else None
+        if s is None:
+            raise CLIError(f"cannot read {path}: {_one_line(exc) or type(exc).__name__}")
+    if isinstance(s, list):
+        shapes = ", ".join(f"{type(x).__name__} {_shape_text(x)}" for x in s)
+        raise CLIError(
+            f"{path} holds {len(s)} signals ({shapes}); stemnmf needs a file with one "
+            "4D-STEM scan"
+        )
+    return as_scan(s, source=str(path))
+
+
+def as_scan(signal, source="the data"):
+    """Squeeze length-1 axes, check 2 navigation + 2 signal dims, set ``nmf_diffraction``.
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+        The loaded data.
+    source : str
+        Name used in error messages.
+
+    Returns
+    -------
+    NMFDiffraction2D or LazyNMFDiffraction2D
+
+    Raises
+    ------
+    CLIError
+        If the data are not a scan of 2 navigation + 2 signal dimensions.
+    """
+    import stemnmf_hs  # noqa: F401 - registers the nmf_diffraction signal type
+
+    am = signal.axes_manager
+    if any(ax.size == 1 for ax in am._axes) and len(am._axes) > 1:
+        signal = signal.squeeze()
+        am = signal.axes_manager
+    if am.navigation_dimension != 2 or am.signal_dimension != 2:
+        what = (
+            "a single pattern"
+            if am.navigation_dimension == 0 and am.signal_dimension == 2
+            else f"{am.navigation_dimension} navigation + {am.signal_dimension} signal dimension(s)"
+        )
+        raise CLIError(
+            f"{source} has shape {_shape_text(signal)}, i.e. {what}; stemnmf needs a 4D-STEM "
+            "scan with 2 navigation + 2 signal dimensions (scan_x, scan_y|kx, ky)"
+        )
+    if np.issubdtype(signal.data.dtype, np.complexfloating):
+        raise CLIError(f"{source} holds complex data; NMF needs real non-negative intensities")
+    signal.set_signal_type("nmf_diffraction")
+    return signal
+
+
+def direct_beam_mask(signal, radius, center=None):
+    """Boolean ``(ny, nx)`` signal mask, ``True`` in a disc about the pattern centre.
+
+    Parameters
+    ----------
+    signal : NMFDiffraction2D
+        The scan (only its signal shape and calibration are used).
+    radius : float
+        Disc radius in pixels.
+    center : tuple of float, optional
+        ``(cx, cy)`` in pixels; default
+        :func:`stemnmf_hs.signals.nmf_diffraction2d.calibrated_center`.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``(ny, nx)`` in array order.
+    """
+    if center is None:
+        from .signals.nmf_diffraction2d import calibrated_center
+
+        center = calibrated_center(signal)
+    ny, nx = signal.axes_manager._signal_shape_in_array
+    cx, cy = center
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= float(radius) ** 2
+
+
+# ----------------------------------------------------------------------------- analysis
+def match_ground_truth(factors, truth):
+    """Match factors to ground-truth diffractions by cosine similarity.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        ``(k, ny, nx)`` diffractions; non-finite pixels (masked) are left out of the
+        comparison.
+    truth : numpy.ndarray
+        ``(m, ny, nx)`` ground-truth diffractions.
+
+    Returns
+    -------
+    list of tuple
+        ``(factor_index, truth_index or None, cosine or nan)`` for every factor, in factor
+        order; the assignment (``scipy.optimize.linear_sum_assignment``) maximizes the total
+        cosine similarity, so with ``k > m`` some factors stay unmatched.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    F = np.asarray(factors, dtype=np.float64).reshape(len(factors), -1)
+    T = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
+    valid = np.isfinite(F).all(axis=0) & np.isfinite(T).all(axis=0)
+    F, T = F[:, valid], T[:, valid]
+    norms = np.linalg.norm(F, axis=1)[:, None] * np.linalg.norm(T, axis=1)[None, :]
+    cos = np.divide(F @ T.T, norms, out=np.zeros((len(F), len(T))), where=norms > 0)
+    rows, cols = linear_sum_assignment(-cos)
+    best = dict(zip(rows.tolist(), cols.tolist()))
+    return [
+        (i, best.get(i), float(cos[i, best[i]]) if i in best else float("nan"))
+        for i in range(len(F))
+    ]
+
+
+# ----------------------------------------------------------------------------- figures
+def _units(ax):
+    u = getattr(ax, "units", "")
+    return u if isinstance(u, str) and u and u != "<undefined>" else ""
+
+
+def _axis_label(ax, fallback):
+    name = getattr(ax, "name", "")
+    name = name if isinstance(name, str) and name and name != "<undefined>" else fallback
+    units = _units(ax)
+    return f"{name} ({units})" if units else f"{name} (px)"
+
+
+def _extent(axes, shape):
+    """imshow extent ``[left, right, bottom, top]`` from two HyperSpy axes ``(x, y)``."""
+    ny, nx = shape
+    try:
+        ax_x, ax_y = axes
+        if not (ax_x.is_uniform and ax_y.is_uniform):
+            raise AttributeError
+        sx, sy = float(ax_x.scale), float(ax_y.scale)
+        x0, y0 = float(ax_x.offset), float(ax_y.offset)
+    except (AttributeError, ValueError, TypeError):
+        sx = sy = 1.0
+        x0 = y0 = 0.0
+    return [x0 - sx / 2, x0 + (nx - 0.5) * sx, y0 + (ny - 0.5) * sy, y0 - sy / 2]
+
+
+def _grid(k):
+    ncols = min(k, max(1, math.ceil(math.sqrt(k))))
+    nrows = math.ceil(k / ncols)
+    return nrows, ncols
+
+
+def plot_factors(factors, path, gamma=GAMMA):
+    """Save a grid of the diffractions with power-law scaling and calibrated axes.
+
+    Parameters
+    ----------
+    factors : hyperspy.signal.BaseSignal
+        ``s.get_decomposition_factors()``: ``(k|kx, ky)``.
+    path : str or pathlib.Path
+        PNG file to write.
+    gamma : float, default 0.3
+        Exponent of the intensity scaling (rings and spots both show).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import PowerNorm
+
+    data = np.asarray(factors.data, dtype=np.float64)
+    k = data.shape[0]
+    axes = factors.axes_manager.signal_axes
+    extent = _extent(axes, data.shape[1:])
+    nrows, ncols = _grid(k)
+    fig, axs = plt.subplots(
+        nrows, ncols, figsize=(3.4 * ncols, 3.2 * nrows), squeeze=False, constrained_layout=True
+    )
+    cmap = plt.get_cmap("inferno").copy()
+    cmap.set_bad("0.5")
+    for i, ax in enumerate(axs.flat):
+        if i >= k:
+            ax.axis("off")
+            continue
+        img = data[i]
+        finite = img[np.isfinite(img)]
+        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        shown = np.where(np.isfinite(img), np.clip(img, 0, None), np.nan)
+        ax.imshow(
+            np.ma.masked_invalid(shown),
+            cmap=cmap,
+            norm=PowerNorm(gamma, vmin=0, vmax=vmax),
+            extent=extent,
+            interpolation="nearest",
+        )
+        ax.set_title(f"factor {i}")
+        ax.set_xlabel(_axis_label(axes[0], "kx"))
+        ax.set_ylabel(_axis_label(axes[1], "ky"))
+    fig.suptitle(f"Diffractions (intensity$^{{{gamma:g}}}$, grey: masked)")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_loadings(loadings, path):
+    """Save a grid of the maps with calibrated scan axes and colorbars.
+
+    Parameters
+    ----------
+    loadings : hyperspy.signal.BaseSignal
+        ``s.get_decomposition_loadings()``: ``(k|scan_x, scan_y)``.
+    path : str or pathlib.Path
+        PNG file to write.
+    """
+    import matplotlib.pyplot as plt
+
+    data = np.asarray(loadings.data, dtype=np.float64)
+    k = data.shape[0]
+    axes = loadings.axes_manager.signal_axes
+    extent = _extent(axes, data.shape[1:])
+    nrows, ncols = _grid(k)
+    fig, axs = plt.subplots(
+        nrows, ncols, figsize=(3.8 * ncols, 3.2 * nrows), squeeze=False, constrained_layout=True
+    )
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("0.5")
+    for i, ax in enumerate(axs.flat):
+        if i >= k:
+            ax.axis("off")
+            continue
+        im = ax.imshow(
+            np.ma.masked_invalid(data[i]), cmap=cmap, extent=extent, interpolation="nearest"
+        )
+        fig.colorbar(im, ax=ax, shrink=0.85)
+        ax.set_title(f"map {i}")
+        ax.set_xlabel(_axis_label(axes[0], "x"))
+        ax.set_ylabel(_axis_label(axes[1], "y"))
+    fig.suptitle("Maps (loadings)")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_convergence(history, path):
+    """Save the convergence curves: MSE, L1 change of W and L1 change of H per iteration.
+
+    Parameters
+    ----------
+    history : dict of numpy.ndarray
+        ``est.history_`` with keys ``"mse"``, ``"w_change"``, ``"h_change"``.
+    path : str or pathlib.Path
+        PNG file to write.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True)
+    panels = (
+        ("mse", "MSE", False),
+        ("w_change", "L1 change of W (diffractions)", True),
+        ("h_change", "L1 change of H (maps)", True),
+    )
+    for ax, (key, title, log) in zip(axs, panels):
+        y = np.asarray(history.get(key, []), dtype=np.float64)
+        it = np.arange(1, y.size + 1)
+        if log:
+            ok = np.isfinite(y) & (y > 0)
+            ax.plot(it[ok], y[ok], ".-", ms=3)
+            if ok.any():
+                ax.set_yscale("log")
+        else:
+            ok = np.isfinite(y)
+            ax.plot(it[ok], y[ok], ".-", ms=3)
+        ax.set_title(title)
+        ax.set_xlabel("iteration")
+        ax.grid(True, alpha=0.3)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- summary
+def _axis_text(ax):
+    name = ax.name if isinstance(ax.name, str) and ax.name != "<undefined>" else ""
+    units = _units(ax) or "px (uncalibrated)"
+    if getattr(ax, "is_uniform", True):
+        return (
+            f"{name or '?'}: size {ax.size}, scale {float(ax.scale):.6g}, "
+            f"offset {float(ax.offset):.6g}, units {units}"
+        )
+    return f"{name or '?'}: size {ax.size}, non-uniform, units {units}"
+
+
+def _versions():
+    import hyperspy
+    import pyxem
+
+    import stemnmf_hs
+
+    return {
+        "stemnmf_hs": stemnmf_hs.__version__,
+        "hyperspy": hyperspy.__version__,
+        "pyxem": pyxem.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _write_summary(path, info):
+    lines = [f"stemnmf summary ({time.strftime('%Y-%m-%d %H:%M:%S')})", ""]
+    for title, rows in info:
+        lines.append(f"[{title}]")
+        lines.extend(f"  {r}" for r in rows)
+        lines.append("")
+    Path(path).write_text("\n".join(lines), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- main job
+def run(args, log=print, notes=None):
+    """Run the main job for parsed arguments.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`build_parser`.
+    log : callable, default print
+        Receives progress lines.
+    notes : list of str, optional
+        Warnings raised during the run, collected by :func:`main` (written to the summary).
+
+    Returns
+    -------
+    pathlib.Path
+        The output folder.
+
+    Raises
+    ------
+    CLIError, ValueError, OSError
+        On unusable input or output.
+    """
+    import hyperspy.api as hs  # noqa: F401 - loads the extensions
+    import matplotlib
+
+    import stemnmf_hs  # noqa: F401
+    from .signals.nmf_diffraction2d import calibrated_center
+
+    notes = [] if notes is None else notes
+    t_start = time.perf_counter()
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"output {out} exists and is not a folder")
+
+    # -- input
+    truth = None
+    if args.file is None:
+        from .data import simulated_precipitates
+
+        log(f"Simulating the precipitate scan (Kimoto et al. 2025), seed {args.seed}")
+        s, truth = simulated_precipitates(seed=args.seed)
+        if args.lazy:
+            s = s.as_lazy()
+        s = as_scan(s, source="the simulation")
+        source = "simulation"
+    else:
+        log(f"Loading {args.file}{' (lazy)' if args.lazy else ''}")
+        s = load_scan(args.file, lazy=args.lazy)
+        source = str(Path(args.file).resolve())
+    am = s.axes_manager
+    nav_shape = tuple(am._navigation_shape_in_array)
+    sig_shape = tuple(am._signal_shape_in_array)
+    n_pos = int(np.prod(nav_shape))
+    log(
+        f"  {type(s).__name__} {_shape_text(s)} {s.data.dtype}: {n_pos} probe positions of "
+        f"{sig_shape[0]}x{sig_shape[1]} px patterns"
+    )
+    k = int(args.components)
+    if k > n_pos:
+        raise CLIError(
+            f"--components {k} exceeds the {n_pos} probe positions of the scan "
+            f"{_shape_text(s)}; give K between 1 and {n_pos}"
+        )
+    if args.probe_fwhm is not None and args.no_map_constraint:
+        raise CLIError("--probe-fwhm sets the map smoothing, which --no-map-constraint switches off")
+
+    center = calibrated_center(s)
+    signal_mask = None
+    if args.mask_direct_beam is not None:
+        signal_mask = direct_beam_mask(s, args.mask_direct_beam, center=center)
+        log(
+            f"  masking the direct beam: {int(signal_mask.sum())} px within "
+            f"{args.mask_direct_beam:g} px of ({center[0]:.1f}, {center[1]:.1f})"
+        )
+        if signal_mask.all():
+            raise CLIError(
+                f"--mask-direct-beam {args.mask_direct_beam:g} covers the whole "
+                f"{sig_shape[0]}x{sig_shape[1]} pattern"
+            )
+
+    params = dict(
+        solver=args.solver,
+        diffraction_constraint=None if args.no_diffraction_constraint else "continuity",
+        map_constraint=None if args.no_map_constraint else "smooth",
+        n_restarts=args.restarts,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        random_state=args.seed,
+        center=tuple(float(c) for c in center),
+    )
+    if args.probe_fwhm is not None:
+        params["probe_fwhm"] = args.probe_fwhm
+        if args.scan_step is not None:
+            params["scan_step"] = args.scan_step
+
+    # -- fit
+    log(
+        f"Constrained NMF: K={k}, solver {args.solver}, {args.restarts} restart(s) of at most "
+        f"{args.max_iter} iterations, tol {args.tol:g}"
+    )
+    t_fit = time.perf_counter()
+    try:
+        est = s.decomposition(
+            algorithm="constrained_nmf",
+            output_dimension=k,
+            signal_mask=signal_mask,
+            return_info=True,
+            print_info=False,
+            show_progressbar=not args.no_progressbar,
+            **params,
+        )
+    except ValueError as exc:
+        msg = _one_line(exc)
+        if "clip_negative=True" in msg:
+            msg += " (stemnmf does not clip; subtract the offset and save the data first)"
+        raise CLIError(msg) from exc
+    fit_s = time.perf_counter() - t_fit
+    log(
+        f"  {est.n_iter_} iterations in {fit_s:.1f} s, reconstruction error "
+        f"{est.reconstruction_err_:.6g}"
+    )
+
+    # -- outputs
+    out.mkdir(parents=True, exist_ok=True)
+    factors = s.get_decomposition_factors()
+    loadings = s.get_decomposition_loadings()
+    if factors._lazy:
+        factors.compute()
+    if loadings._lazy:
+        loadings.compute()
+    log(f"Writing results to {out}")
+    s.save(out / "decomposition.hspy", overwrite=True)
+    factors.save(out / "factors.hspy", overwrite=True)
+    loadings.save(out / "loadings.hspy", overwrite=True)
+
+    matplotlib.use("Agg")
+    plot_factors(factors, out / "factors.png")
+    plot_loadings(loadings, out / "loadings.png")
+    plot_convergence(est.history_, out / "convergence.png")
+
+    # -- summary
+    maps = np.asarray(loadings.data, dtype=np.float64).reshape(k, -1)
+    l2 = np.sqrt(np.nansum(maps**2, axis=1))
+    sums = np.nansum(maps, axis=1)
+    total = sums.sum()
+    frac = sums / total if total > 0 else np.zeros_like(sums)
+    hist = est.history_
+    sections = [
+        ("input", [
+            f"source: {source}",
+            f"signal: {type(s).__name__}, title {s.metadata.General.title!r}",
+            f"shape (navigation|signal): {_shape_text(s)}, array order {nav_shape + sig_shape}",
+            f"dtype: {s.data.dtype}, lazy: {bool(s._lazy)}",
+            f"probe positions: {n_pos}, pattern pixels: {int(np.prod(sig_shape))}",
+        ]),
+        ("calibration", [
+            *(f"navigation {_axis_text(ax)}" for ax in am.navigation_axes),
+            *(f"signal {_axis_text(ax)}" for ax in am.signal_axes),
+            f"pattern centre (cx, cy): ({center[0]:.3f}, {center[1]:.3f}) px",
+        ]),
+        ("parameters", [
+            f"components (K): {k}",
+            f"solver: {args.solver}",
+            f"diffraction constraint: {params['diffraction_constraint']}",
+            f"map constraint: {params['map_constraint']}",
+            f"probe FWHM: {args.probe_fwhm if args.probe_fwhm is not None else 'none (paper kernel)'}",
+            f"scan step: {est.scan_step if est.scan_step is not None else 'n/a'}",
+            f"restarts: {args.restarts}",
+            f"max iterations: {args.max_iter}",
+            f"tol: {args.tol:g}",
+            f"seed (random_state): {args.seed}",
+            "direct-beam mask: "
+            + (
+                "none"
+                if signal_mask is None
+                else f"radius {args.mask_direct_beam:g} px, {int(signal_mask.sum())} px masked"
+            ),
+        ]),
+        ("result", [
+            f"n_iter: {est.n_iter_}",
+            f"reconstruction error (Frobenius): {est.reconstruction_err_:.6g}",
+            f"final MSE: {float(np.asarray(hist['mse'])[-1]):.6g}" if len(hist["mse"]) else
+            "final MSE: n/a",
+            "restart errors: "
+            + ", ".join(f"{e:.6g}" for e in np.asarray(getattr(est, "restart_errors_", []))),
+        ]),
+        ("components", [
+            f"component {i}: map L2 norm {l2[i]:.6g}, fraction of total intensity {frac[i]:.4f}"
+            for i in range(k)
+        ]),
+    ]
+    if truth is not None:
+        matches = match_ground_truth(factors.data, truth.diffractions)
+        rows = []
+        for i, j, c in matches:
+            if j is None:
+                rows.append(f"factor {i}: unmatched (more factors than ground-truth diffractions)")
+            else:
+                name = TRUTH_NAMES[j] if j < len(TRUTH_NAMES) else f"truth {j}"
+                rows.append(f"factor {i} <-> truth {j} ({name}): cosine similarity {c:.4f}")
+                log(f"  factor {i} ~ {name}: cosine {c:.4f}")
+        sections.append(("ground truth (simulation)", rows))
+    elapsed = time.perf_counter() - t_start
+    sections.append(("timing", [f"fit: {fit_s:.2f} s", f"elapsed: {elapsed:.2f} s"]))
+    sections.append(("versions", [f"{n}: {v}" for n, v in _versions().items()]))
+    if notes:
+        sections.append(("warnings", list(dict.fromkeys(notes))))
+    _write_summary(out / "summary.txt", sections)
+    log(f"Done in {elapsed:.1f} s. Output: {out.resolve()}")
+    return out
+
+
+def main(argv=None):
+    """Entry point of the ``stemnmf`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit code: 0 success, 1 runtime error, 2 usage error, 130 interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"{PROG}: error: {_one_line(exc)} (see '{PROG} --help')", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.scan_step is not None and args.probe_fwhm is None:
+        print(
+            f"{PROG}: error: --scan-step is only used with --probe-fwhm (see '{PROG} --help')",
+            file=sys.stderr,
+        )
+        return 2
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # before pyplot is imported anywhere below
+
+    def log(msg):
+        if not args.quiet:
+            print(msg, flush=True)
+
+    notes = []
+
+    def on_warning(message, category, filename, lineno, file=None, line=None):
+        text = _one_line(message)
+        if issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)) or (
+            "Deprecation" in category.__name__
+        ):
+            return
+        if text not in notes:
+            notes.append(text)
+            log(f"  note: {text}")
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = on_warning
+            run(args, log=log, notes=notes)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except CLIError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback
+        msg = _one_line(exc) or "(no message)"
+        if not isinstance(exc, (ValueError, OSError)):
+            msg = f"{type(exc).__name__}: {msg}"
+        print(f"{PROG}: error: {msg}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The two domain constraints ([.]_W continuity, [.]_H smoothing) and the ring geometry."""
+
+import numpy as np
+import pytest
+
+from stemnmf_hs.decomposition._constraints import (
+    DEFAULT_KERNEL_SIGMA,
+    continuity_projection,
+    gaussian_kernel,
+    resolve_map_kernel,
+    smooth_maps,
+)
+from stemnmf_hs.polar import RingBinning, radius_map
+
+SHAPE = (33, 33)
+CENTER = (16.0, 16.0)
+
+
+def _ring_pattern():
+    r = radius_map(SHAPE, CENTER)
+    return (np.exp(-(((r - 9) / 3) ** 2)) + 0.2).astype(np.float32)
+
+
+def test_ring_binning_counts_and_sums():
+    b = RingBinning(SHAPE, CENTER)
+    r = radius_map(SHAPE, CENTER).ravel()
+    assert b.counts.sum() == r.size
+    # Ring 0 is the centre pixel alone; ring 1 (1 <= r < 2) its 8 neighbours.
+    assert b.counts[0] == 1 and b.counts[1] == 8
+    x = np.random.default_rng(0).random((3, r.size)).astype(np.float32)
+    sums = b.ring_sums(x)
+    np.testing.assert_allclose(sums.sum(axis=1), x.sum(axis=1), rtol=1e-5)
+
+
+def test_ring_binning_rejects_bad_mask():
+    with pytest.raises(ValueError, match="signal_mask has shape"):
+        RingBinning(SHAPE, CENTER, signal_mask=np.zeros((4, 4), bool))
+
+
+def test_continuity_fills_dark_spots_and_keeps_bright_spots():
+    pattern = _ring_pattern()
+    damaged = pattern.copy()
+    damaged[16, 25] *= 0.1  # dark spot on the ring (r = 9)
+    damaged[25, 16] += 5.0  # Bragg spot on the same ring
+    b = RingBinning(SHAPE, CENTER)
+    out = continuity_projection(damaged.reshape(1, -1), b).reshape(SHAPE)
+    assert out[16, 25] == pytest.approx(pattern[16, 25], rel=0.15)
+    assert out[25, 16] == pytest.approx(damaged[25, 16])  # outlier left alone
+    assert (out >= damaged - 1e-7).all()  # only raises values
+    # The robust mean ignores the Bragg spot: the filled value is not pulled up by it.
+    assert out[16, 25] < pattern[16, 25] * 1.15
+
+
+def test_continuity_is_identity_on_rotationally_symmetric_pattern_and_clips_negatives():
+    pattern = _ring_pattern()
+    b = RingBinning(SHAPE, CENTER, ring_width=1.0)
+    out = continuity_projection(pattern.reshape(1, -1), b)
+    # Within one 1-px ring the values vary a little: they can only go up, by little.
+    assert np.abs(out - pattern.ravel()).max() < 0.15
+    neg = continuity_projection(-np.ones((1, pattern.size), np.float32), b)
+    assert (neg == 0).all()
+
+
+def test_continuity_vectorized_equals_per_component():
+    rng = np.random.default_rng(1)
+    b = RingBinning(SHAPE, CENTER)
+    stack = rng.gamma(1.0, size=(5, SHAPE[0] * SHAPE[1])).astype(np.float32)
+    together = continuity_projection(stack, b)
+    one_by_one = np.vstack([continuity_projection(x[None], b) for x in stack])
+    np.testing.assert_array_equal(together, one_by_one)
+
+
+def test_continuity_ignores_masked_pixels():
+    pattern = _ring_pattern()
+    mask = np.zeros(SHAPE, bool)
+    mask[14:19, 14:19] = True  # direct beam
+    pattern[mask] = 1e6  # would dominate the inner rings if it took part
+    b = RingBinning(SHAPE, CENTER, signal_mask=mask)
+    kept = pattern[~mask].reshape(1, -1)
+    out = continuity_projection(kept, b)
+    assert out.shape == kept.shape
+    assert out.max() < 2.0
+
+
+def test_default_kernel_is_papers_3x3_gaussian():
+    k = resolve_map_kernel()
+    assert k.shape == (3, 3)
+    assert k.sum() == pytest.approx(1.0)
+    assert k[1, 1] == k.max() and k[0, 0] == k.min()
+    np.testing.assert_allclose(k, gaussian_kernel(DEFAULT_KERNEL_SIGMA, radius=1))
+
+
+def test_kernel_from_probe_fwhm_and_scan_step():
+    narrow = resolve_map_kernel(probe_fwhm=2.0, scan_step=1.5)
+    wide = resolve_map_kernel(probe_fwhm=6.0, scan_step=1.0)
+    assert narrow.shape == (3, 3)
+    assert wide.shape[0] > 3
+    # sigma = 6 / 2.355 px: the 1D marginal has that standard deviation.
+    marg = wide.sum(axis=1)
+    x = np.arange(marg.size) - marg.size // 2
+    assert np.sqrt((marg * x**2).sum()) == pytest.approx(6.0 / 2.3548, rel=0.05)
+    aniso = resolve_map_kernel(probe_fwhm=4.0, scan_step=(1.0, 2.0))
+    assert aniso.shape[0] > aniso.shape[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(probe_fwhm=2.0), "needed together"),
+        (dict(kernel=np.ones((3, 3)), probe_fwhm=2.0, scan_step=1.0), "not both"),
+        (dict(kernel=-np.ones((3, 3))), "non-negative"),
+        (dict(probe_fwhm=-1.0, scan_step=1.0), "positive"),
+    ],
+)
+def test_kernel_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_map_kernel(**kwargs)
+
+
+def test_smoothing_does_not_darken_border_and_reduces_noise():
+    shape = (20, 24)
+    const = np.full((2, shape[0] * shape[1]), 3.0, np.float32)
+    out = smooth_maps(const, shape, resolve_map_kernel())
+    np.testing.assert_allclose(out, 3.0, rtol=1e-6)
+    noisy = np.random.default_rng(0).poisson(100, (1, shape[0] * shape[1])).astype(np.float32)
+    assert smooth_maps(noisy, shape, resolve_map_kernel()).std() < 0.8 * noisy.std()
+
+
+def test_smoothing_with_navigation_mask_leaks_nothing():
+    shape = (10, 10)
+    valid = np.ones(shape, bool)
+    valid[4:6, 4:6] = False
+    maps = np.full((1, valid.sum()), 2.0, np.float32)
+    out = smooth_maps(maps, shape, resolve_map_kernel(), valid)
+    assert out.shape == maps.shape
+    np.testing.assert_allclose(out, 2.0, rtol=1e-6)
