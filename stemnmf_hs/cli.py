@@ -606,15 +606,16 @@ def plot_convergence(history, path):
 
 
 # ----------------------------------------------------------------------------- summary
-def _axis_text(ax):
-    name = ax.name if isinstance(ax.name, str) and ax.name != "<undefined>" else ""
+def _axis_text(ax, fallback):
+    name = ax.name if isinstance(ax.name, str) and ax.name not in ("", "<undefined>") else ""
+    name = name or fallback
     units = _units(ax) or "px (uncalibrated)"
     if getattr(ax, "is_uniform", True):
         return (
-            f"{name or '?'}: size {ax.size}, scale {float(ax.scale):.6g}, "
+            f"{name}: size {ax.size}, scale {float(ax.scale):.6g}, "
             f"offset {float(ax.offset):.6g}, units {units}"
         )
-    return f"{name or '?'}: size {ax.size}, non-uniform, units {units}"
+    return f"{name}: size {ax.size}, non-uniform, units {units}"
 
 
 def _versions():
@@ -797,8 +798,11 @@ def run(args, log=print, notes=None):
             f"probe positions: {n_pos}, pattern pixels: {int(np.prod(sig_shape))}",
         ]),
         ("calibration", [
-            *(f"navigation {_axis_text(ax)}" for ax in am.navigation_axes),
-            *(f"signal {_axis_text(ax)}" for ax in am.signal_axes),
+            *(f"navigation {_axis_text(ax, n)}" for ax, n in zip(am.navigation_axes, "xy")),
+            *(
+                f"signal {_axis_text(ax, n)}"
+                for ax, n in zip(am.signal_axes, ("kx", "ky"))
+            ),
             f"pattern centre (cx, cy): ({center[0]:.3f}, {center[1]:.3f}) px",
         ]),
         ("parameters", [
@@ -829,6 +833,7 @@ def run(args, log=print, notes=None):
         ]),
         ("components", [
             f"component {i}: map L2 norm {l2[i]:.6g}, fraction of total intensity {frac[i]:.4f}"
+            + (" (empty: this component vanished; try a smaller K)" if l2[i] == 0 else "")
             for i in range(k)
         ]),
     ]
@@ -892,7 +897,7 @@ def main(argv=None):
     notes = []
 
     def on_warning(message, category, filename, lineno, file=None, line=None):
-        text = _one_line(message)
+        text = _one_line(message).split(" Set s.calibration.center")[0]
         if issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)) or (
             "Deprecation" in category.__name__
         ):
