@@ -768,10 +768,9 @@ def run(args, log=print, notes=None):
     out.mkdir(parents=True, exist_ok=True)
     factors = s.get_decomposition_factors()
     loadings = s.get_decomposition_loadings()
-    if factors._lazy:
-        factors.compute()
-    if loadings._lazy:
-        loadings.compute()
+    for sig in (factors, loadings):
+        if sig._lazy:
+            sig.compute(show_progressbar=not args.no_progressbar)
     log(f"Writing results to {out}")
     s.save(out / "decomposition.hspy", overwrite=True)
     factors.save(out / "factors.hspy", overwrite=True)
