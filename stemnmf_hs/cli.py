@@ -29,6 +29,7 @@ errors, 1 for runtime errors and 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 import time
@@ -53,6 +54,8 @@ PROG = "stemnmf"
 GAMMA = 0.3
 #: Names of the ground-truth diffractions of the simulation (``truth.diffractions`` order).
 TRUTH_NAMES = ("amorphous", "crystal 1", "crystal 2", "crystal 3")
+#: Loggers whose messages become notes on stdout instead of lines on stderr.
+_LIBRARY_LOGGERS = ("hyperspy", "rsciio", "pyxem", "stemnmf_hs")
 OUTPUT_FILES = (
     "decomposition.hspy",
     "factors.hspy",
@@ -241,6 +244,12 @@ def build_parser():
         metavar="RADIUS",
         help="leave out a disc of RADIUS pixels about the pattern centre (the calibrated "
         "centre, else the middle of the pattern) from the fit (default: no mask)",
+    )
+    p.add_argument(
+        "--clip-negative",
+        action="store_true",
+        help="set negative values (e.g. after a background subtraction) to zero in a working "
+        "copy instead of refusing the data",
     )
     p.add_argument(
         "--lazy",
@@ -751,12 +760,11 @@ def run(args, log=print, notes=None):
             return_info=True,
             print_info=False,
             show_progressbar=not args.no_progressbar,
+            clip_negative=args.clip_negative,
             **params,
         )
     except ValueError as exc:
-        msg = _one_line(exc)
-        if "clip_negative=True" in msg:
-            msg += " (stemnmf does not clip; subtract the offset and save the data first)"
+        msg = _one_line(exc).replace("Pass clip_negative=True", "Pass --clip-negative")
         raise CLIError(msg) from exc
     fit_s = time.perf_counter() - t_fit
     log(
@@ -772,9 +780,10 @@ def run(args, log=print, notes=None):
         if sig._lazy:
             sig.compute(show_progressbar=not args.no_progressbar)
     log(f"Writing results to {out}")
-    s.save(out / "decomposition.hspy", overwrite=True)
-    factors.save(out / "factors.hspy", overwrite=True)
-    loadings.save(out / "loadings.hspy", overwrite=True)
+    save_kw = dict(overwrite=True, show_progressbar=not args.no_progressbar)
+    s.save(out / "decomposition.hspy", **save_kw)
+    factors.save(out / "factors.hspy", **save_kw)
+    loadings.save(out / "loadings.hspy", **save_kw)
 
     matplotlib.use("Agg")
     plot_factors(factors, out / "factors.png")
@@ -815,6 +824,7 @@ def run(args, log=print, notes=None):
             f"max iterations: {args.max_iter}",
             f"tol: {args.tol:g}",
             f"seed (random_state): {args.seed}",
+            f"clip negative values: {args.clip_negative}",
             "direct-beam mask: "
             + (
                 "none"
@@ -888,6 +898,9 @@ def main(argv=None):
     import matplotlib
 
     matplotlib.use("Agg")  # before pyplot is imported anywhere below
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import hyperspy.api  # noqa: F401 - configures its loggers; capture them afterwards
 
     def log(msg):
         if not args.quiet:
@@ -897,7 +910,10 @@ def main(argv=None):
 
     def on_warning(message, category, filename, lineno, file=None, line=None):
         text = _one_line(message).split(" Set s.calibration.center")[0]
-        if issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)) or (
+        if issubclass(
+            category,
+            (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning),
+        ) or (
             "Deprecation" in category.__name__
         ):
             return
@@ -905,7 +921,21 @@ def main(argv=None):
             notes.append(text)
             log(f"  note: {text}")
 
+    class _LogCapture(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.WARNING:
+                text = _one_line(record.getMessage())
+                if text and text not in notes:
+                    notes.append(text)
+                    log(f"  note ({record.name}): {text}")
+
+    capture = _LogCapture()
+    saved = {}
     try:
+        for name in _LIBRARY_LOGGERS:
+            lg = logging.getLogger(name)
+            saved[name] = (lg.handlers[:], lg.propagate)
+            lg.handlers, lg.propagate = [capture], False
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = on_warning
@@ -922,6 +952,10 @@ def main(argv=None):
             msg = f"{type(exc).__name__}: {msg}"
         print(f"{PROG}: error: {msg}", file=sys.stderr)
         return 1
+    finally:
+        for name, (handlers, propagate) in saved.items():
+            lg = logging.getLogger(name)
+            lg.handlers, lg.propagate = handlers, propagate
     return 0
 
 
