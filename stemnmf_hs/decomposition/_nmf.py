@@ -564,8 +564,10 @@ def _fit_batched(
         D, norms = _normalize_diffractions(D)
         M *= norms[:, None, :].astype(dtype)
 
-    def apply_h(M_):
-        return project_h(M_.transpose(0, 2, 1).reshape(R * k, N)).reshape(R, k, N).transpose(0, 2, 1)
+    def _apply_h(M_):
+        # (R, N, k) -> (R * k, N) stack of maps for [.]_H, and back.
+        flat = M_.transpose(0, 2, 1).reshape(R * k, N)
+        return project_h(flat).reshape(R, k, N).transpose(0, 2, 1)
 
     hist = np.full((max_iter, 3, R), np.nan)
     n_iter = 0
@@ -588,7 +590,7 @@ def _fit_batched(
             M_new = _update_maps_als(XDt, DDt)
         else:
             M_new = _update_maps_mu(M, XDt, DDt)
-        M_new = np.ascontiguousarray(apply_h(M_new))
+        M_new = np.ascontiguousarray(_apply_h(M_new))
         # Step 7: MSE and L1 norms of the changes.
         err = _squared_error(X2, M_new, XDt, D_new)
         hist[it, 0] = err / (N * F)

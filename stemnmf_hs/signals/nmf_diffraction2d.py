@@ -141,6 +141,7 @@ class LazyNMFDiffraction2D(LazyDiffraction2D, NMFDiffraction2D):
     _lazy = True
 
     def decomposition(self, *args, **kwargs):
+        """Decompose the scan; see :meth:`NMFDiffraction2D.decomposition` (same parameters)."""
         return NMFDiffraction2D.decomposition(self, *args, **kwargs)
 
     decomposition.__doc__ = NMFDiffraction2D.decomposition.__doc__
