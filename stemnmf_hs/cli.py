@@ -40,8 +40,10 @@ import numpy as np
 
 __all__ = [
     "main",
+    "run",
     "build_parser",
     "load_scan",
+    "as_scan",
     "direct_beam_mask",
     "match_ground_truth",
     "plot_factors",
@@ -56,6 +58,8 @@ GAMMA = 0.3
 TRUTH_NAMES = ("amorphous", "crystal 1", "crystal 2", "crystal 3")
 #: Loggers whose messages become notes on stdout instead of lines on stderr.
 _LIBRARY_LOGGERS = ("hyperspy", "rsciio", "pyxem", "stemnmf_hs")
+#: Warning categories left out of the notes (library internals, not about the data).
+_QUIET_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning)
 OUTPUT_FILES = (
     "decomposition.hspy",
     "factors.hspy",
@@ -76,7 +80,8 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # noqa: D102 - argparse hook
+    def error(self, message):
+        """argparse hook: raise instead of printing usage and exiting."""
         raise _UsageError(message)
 
 
@@ -121,6 +126,12 @@ def _non_negative_int(text):
     return value
 
 
+def _version():
+    from ._version import __version__
+
+    return __version__
+
+
 def build_parser():
     """The argument parser of the ``stemnmf`` command.
 
@@ -145,6 +156,7 @@ def build_parser():
             "Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted."
         ),
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument(
         "file",
         nargs="?",
@@ -674,7 +686,6 @@ def run(args, log=print, notes=None):
         On unusable input or output.
     """
     import hyperspy.api as hs  # noqa: F401 - loads the extensions
-    import matplotlib
 
     import stemnmf_hs  # noqa: F401
     from .signals.nmf_diffraction2d import calibrated_center
@@ -785,7 +796,6 @@ def run(args, log=print, notes=None):
     factors.save(out / "factors.hspy", **save_kw)
     loadings.save(out / "loadings.hspy", **save_kw)
 
-    matplotlib.use("Agg")
     plot_factors(factors, out / "factors.png")
     plot_loadings(loadings, out / "loadings.png")
     plot_convergence(est.history_, out / "convergence.png")
@@ -895,43 +905,39 @@ def main(argv=None):
         )
         return 2
 
-    import matplotlib
-
-    matplotlib.use("Agg")  # before pyplot is imported anywhere below
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import hyperspy.api  # noqa: F401 - configures its loggers; capture them afterwards
-
     def log(msg):
+        """Print a progress line unless --quiet."""
         if not args.quiet:
             print(msg, flush=True)
 
     notes = []
 
-    def on_warning(message, category, filename, lineno, file=None, line=None):
-        text = _one_line(message).split(" Set s.calibration.center")[0]
-        if issubclass(
-            category,
-            (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning),
-        ) or (
-            "Deprecation" in category.__name__
-        ):
-            return
-        if text not in notes:
+    def note(text, origin=""):
+        text = _one_line(text).split(" Set s.calibration.center")[0]
+        if text and text not in notes:
             notes.append(text)
-            log(f"  note: {text}")
+            log(f"  note{origin}: {text}")
+
+    def on_warning(message, category, filename, lineno, file=None, line=None):
+        """warnings.showwarning hook: library warnings become one-line notes."""
+        if not (issubclass(category, _QUIET_WARNINGS) or "Deprecation" in category.__name__):
+            note(message)
 
     class _LogCapture(logging.Handler):
         def emit(self, record):
+            """Turn a HyperSpy/rosettasciio log warning into a note."""
             if record.levelno >= logging.WARNING:
-                text = _one_line(record.getMessage())
-                if text and text not in notes:
-                    notes.append(text)
-                    log(f"  note ({record.name}): {text}")
+                note(record.getMessage(), f" ({record.name})")
 
-    capture = _LogCapture()
     saved = {}
     try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # before pyplot is imported anywhere below
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import hyperspy.api  # noqa: F401 - sets up its loggers, captured from here on
+        capture = _LogCapture()
         for name in _LIBRARY_LOGGERS:
             lg = logging.getLogger(name)
             saved[name] = (lg.handlers[:], lg.propagate)

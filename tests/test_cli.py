@@ -1,0 +1,186 @@
+"""Tests of the ``stemnmf`` command (``stemnmf_hs.cli``): options, outputs, real files, errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stemnmf_hs.cli import OUTPUT_FILES, main
+
+#: ../shared/realdata relative to the repository root.
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+FAST = ["-k", "2", "--restarts", "2", "--max-iter", "20", "--no-progressbar"]
+OPTIONS = [
+    "--components", "-k", "--output", "-o", "--solver", "--no-diffraction-constraint",
+    "--no-map-constraint", "--probe-fwhm", "--scan-step", "--restarts", "--max-iter", "--tol",
+    "--seed", "--mask-direct-beam", "--clip-negative", "--lazy", "--no-progressbar", "--quiet",
+]
+
+
+def realfile(name):
+    path = REALDATA / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def assert_outputs(out):
+    for name in OUTPUT_FILES:
+        assert (out / name).is_file(), name
+        assert (out / name).stat().st_size > 0, name
+
+
+def assert_one_line_error(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("stemnmf: error: ")
+    assert "Traceback" not in err
+
+
+def test_help_mentions_every_option(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for option in OPTIONS:
+        assert option in out, option
+    assert "default" in out and "stemnmf_output" in out
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["-k", "0"]) == 2
+    assert_one_line_error(capsys.readouterr().err)
+    assert main(["--solver", "nope"]) == 2
+    assert_one_line_error(capsys.readouterr().err)
+    assert main(["--scan-step", "1.5"]) == 2  # meaningless without --probe-fwhm
+    assert_one_line_error(capsys.readouterr().err)
+
+
+def test_simulation(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(FAST + ["-o", str(out)]) == 0
+    assert_outputs(out)
+    stdout = capsys.readouterr().out
+    assert stdout.strip().splitlines()[-1].endswith(str(out.resolve()))
+    summary = (out / "summary.txt").read_text()
+    cos = [line for line in summary.splitlines() if "cosine similarity" in line]
+    assert len(cos) == 2
+    assert "simulation" in summary and "n_iter" in summary and "pyxem" in summary
+    values = [float(line.rsplit(" ", 1)[1]) for line in cos]
+    assert max(values) > 0.9  # the amorphous matrix is found
+
+    import hyperspy.api as hs
+
+    factors = hs.load(out / "factors.hspy")
+    loadings = hs.load(out / "loadings.hspy")
+    assert factors.data.shape == (2, 128, 128)
+    assert loadings.data.shape == (2, 36, 36)
+    s = hs.load(out / "decomposition.hspy")
+    assert s.learning_results.factors.shape == (128 * 128, 2)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "astar_sped_test1.blo",
+        "001_4x2_6bit.mib",
+        "002_4x2_6bit_roi128.mib",
+        "gphase_steel_nbed_subset_2x2.hspy",
+        "medipix_fpd_polycrystal_2x2.hdf5",
+    ],
+)
+def test_real_files(name, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(realfile(name)), "-o", str(out), "-q"] + FAST) == 0
+    assert_outputs(out)
+    captured = capsys.readouterr()
+    assert captured.out == ""  # --quiet
+    assert "Traceback" not in captured.err
+    summary = (out / "summary.txt").read_text()
+    assert name in summary and "cosine" not in summary
+
+
+def test_options_lazy_mask_mu(tmp_path):
+    out = tmp_path / "out"
+    args = [str(realfile("001_4x2_6bit.mib")), "-o", str(out), "--lazy", "--solver", "mu",
+            "--mask-direct-beam", "12", "--probe-fwhm", "2", "--tol", "0", "-q"]
+    assert main(args + FAST) == 0
+    assert_outputs(out)
+    summary = (out / "summary.txt").read_text()
+    assert "solver: mu" in summary and "lazy: True" in summary
+    assert "radius 12 px" in summary and "scan step: (1.0, 1.0)" in summary
+    assert "n_iter: 20" in summary  # tol 0 runs max-iter iterations
+
+
+def test_single_pattern_refused(tmp_path, capsys):
+    path = realfile("amorphous_titan_single_dp.hspy")
+    assert main([str(path), "-o", str(tmp_path / "out"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert "(|512, 512)" in err and "2 navigation + 2 signal" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda d: d / "missing.hspy", "no such file"),
+        (lambda d: (d / "junk.xyz").write_text("junk") and d / "junk.xyz", "cannot read"),
+        (lambda d: (d / "junk.hspy").write_text("junk") and d / "junk.hspy", "cannot read"),
+        (lambda d: d, "folder"),
+    ],
+)
+def test_bad_paths(make, expected, tmp_path, capsys):
+    path = make(tmp_path)
+    assert main([str(path), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert expected in err
+
+
+def _save(tmp_path, data, name="scan.hspy"):
+    import hyperspy.api as hs
+
+    path = tmp_path / name
+    hs.signals.Signal2D(data).save(path, overwrite=True)
+    return path
+
+
+def test_negative_data_refused_then_clipped(tmp_path, capsys):
+    data = np.random.default_rng(0).normal(size=(3, 3, 16, 16)).astype(np.float32)
+    path = _save(tmp_path, data)
+    assert main([str(path), "-o", str(tmp_path / "a"), "-q"] + FAST) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert "negative" in err and "--clip-negative" in err
+    assert main([str(path), "-o", str(tmp_path / "b"), "-q", "--clip-negative"] + FAST) == 0
+    assert_outputs(tmp_path / "b")
+
+
+def test_wrong_dimensions_and_k(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = _save(tmp_path, rng.random((2, 3, 3, 8, 8), dtype=np.float32), "five.hspy")
+    assert main([str(path), "-q"] + FAST) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert "(3, 3, 2|8, 8)" in err
+    path = _save(tmp_path, rng.random((1, 2, 2, 8, 8), dtype=np.float32), "squeeze.hspy")
+    assert main([str(path), "-q", "-k", "5", "--no-progressbar"]) == 1  # 4 positions
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert "exceeds the 4 probe positions" in err
+
+
+def test_console_entry_subprocess(tmp_path):
+    out = tmp_path / "out"
+    path = realfile("gphase_steel_nbed_subset_2x2.hspy")
+    proc = subprocess.run(
+        [sys.executable, "-m", "stemnmf_hs.cli", str(path), "-o", str(out)] + FAST,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].endswith(str(out.resolve()))
+    assert_outputs(out)
