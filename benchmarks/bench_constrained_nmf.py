@@ -102,8 +102,25 @@ def simulate_dataset(scan, n_crystals=29, electrons=1e4, seed=0):
 
 # ----------------------------------------------------------------------------- worker side
 def _rss_peak_mib():
-    # Linux: ru_maxrss in KiB.
+    """Peak resident memory of this process so far, MiB.
+
+    ``VmHWM`` of ``/proc/self/status`` (Linux) belongs to the process image and restarts at
+    ``exec``; ``ru_maxrss`` would also count the parent's peak inherited through ``fork``
+    (it is only the fallback).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _rel_error(X, W, H, x_norm):
@@ -185,9 +202,10 @@ def run_worker(spec):
 
             prof = cProfile.Profile()
             prof.enable()
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_seconds(), time.perf_counter()
         maps = est.fit_transform(X)
         wall = time.perf_counter() - t0
+        out["cpu"] = _cpu_seconds() - c0
         if prof is not None:
             prof.disable()
         out["rss_peak"] = _rss_peak_mib()
@@ -212,7 +230,7 @@ def run_worker(spec):
         rss_base = _rss_peak_mib()
         best = None
         n_iter = []
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_seconds(), time.perf_counter()
         for r in range(fits):
             est = NMF(k, solver=spec["solver"], init="random", tol=0.0, max_iter=iters,
                       random_state=r)
@@ -221,6 +239,7 @@ def run_worker(spec):
             if best is None or est.reconstruction_err_ < best[0]:
                 best = (est.reconstruction_err_, W, est.components_)
         out["wall"] = time.perf_counter() - t0
+        out["cpu"] = _cpu_seconds() - c0
         out["rss_peak"] = _rss_peak_mib()
         out["rss_base"] = rss_base
         out["n_iter"] = int(min(n_iter))
@@ -232,11 +251,12 @@ def run_worker(spec):
 
         s = hs.signals.Signal2D(X.reshape(spec["scan"], spec["scan"], *PATTERN_SHAPE))
         rss_base = _rss_peak_mib()
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_seconds(), time.perf_counter()
         for r in range(fits):
             s.decomposition(algorithm="NMF", output_dimension=k, max_iter=iters, tol=0,
                             init="random", random_state=r, print_info=False)
         out["wall"] = time.perf_counter() - t0
+        out["cpu"] = _cpu_seconds() - c0
         out["rss_peak"] = _rss_peak_mib()
         out["rss_base"] = rss_base
         out["n_iter"] = iters
@@ -317,6 +337,13 @@ def parse_args(argv=None):
     return args
 
 
+def _bound_merge(a, b):
+    """The faster of two sgemm timings (the bound should be what the machine can do)."""
+    if b is None or (a is not None and a["gflops"] >= b["gflops"]):
+        return a
+    return b
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args._worker is not None:
@@ -326,16 +353,17 @@ def main(argv=None):
 
     it, R, k, scan = args.iterations, args.restarts, args.components, args.scan
     sk_it = args.sklearn_iterations if args.sklearn_iterations is not None else it
-    sk_it = min(sk_it, it)
+    sk_it = max(1, min(sk_it, it))
     if args.sklearn_fits is not None:
         sk_fits = args.sklearn_fits
     else:
         sk_fits = R if sk_it == it else 1
-    hs_fits = 1
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
+    load_before = os.getloadavg()
+    t_start = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="bench_cnmf_")
     try:
         t0 = time.perf_counter()
@@ -351,15 +379,11 @@ def main(argv=None):
         log(f"data: {desc} ({time.perf_counter() - t0:.1f} s)")
 
         base = {"data": path, "k": k, "scan": scan}
+        bound_spec = {**base, "kind": "bound", "rk": R * k, "iters": 0, "fits": 0}
         log(f"timing sgemm of the data products (R*k = {R * k}) ...")
-        bound = _launch({**base, "kind": "bound", "rk": R * k, "iters": 0, "fits": 0},
-                        args.verbose)
-        if bound is None:
-            raise SystemExit("the sgemm timing failed")
-        flops_per_iter = 2 * 2.0 * N * F * (R * k)
-        bound_s = flops_per_iter * it / (bound["gflops"] * 1e9)
+        bound = _launch(bound_spec, args.verbose)
 
-        rows = []  # (label, spec, note)
+        rows = []
         rows.append(("ConstrainedNMF als +cont +smooth (paper)",
                      {"kind": "cnmf", "solver": "als", "dc": "continuity", "mc": "smooth",
                       "iters": it, "fits": R}))
@@ -371,13 +395,13 @@ def main(argv=None):
                          {"kind": "cnmf", "solver": "mu", "dc": "continuity", "mc": "smooth",
                           "iters": it, "fits": R}))
         if not args.skip_sklearn:
-            rows.append(("sklearn NMF cd (1 fit/restart)",
+            rows.append(("sklearn NMF cd, 1 fit per restart",
                          {"kind": "sklearn", "solver": "cd", "iters": sk_it, "fits": sk_fits}))
-            rows.append(("sklearn NMF mu (1 fit/restart)",
+            rows.append(("sklearn NMF mu, 1 fit per restart",
                          {"kind": "sklearn", "solver": "mu", "iters": sk_it, "fits": sk_fits}))
-            if not args.skip_hyperspy:
-                rows.append(("HyperSpy decomposition NMF (cd)",
-                             {"kind": "hyperspy", "iters": sk_it, "fits": hs_fits}))
+        if not args.skip_sklearn and not args.skip_hyperspy:
+            rows.append(("HyperSpy decomposition NMF (sklearn cd)",
+                         {"kind": "hyperspy", "iters": sk_it, "fits": 1}))
 
         results = []
         for label, spec in rows:
@@ -387,96 +411,115 @@ def main(argv=None):
                 log(f"  {res['wall']:.1f} s")
             results.append((label, spec, res))
 
-        profile_text = None
+        log("timing sgemm again ...")
+        bound = _bound_merge(bound, _launch(bound_spec, args.verbose))
+        if bound is None:
+            raise SystemExit("the sgemm timing failed")
+
+        profile_text = profile_wall = None
         if args.profile:
             log("profiling the paper-protocol row (cProfile) ...")
             pres = _launch({**base, **rows[0][1], "profile": True}, args.verbose)
             if pres is not None:
-                profile_text = pres.get("profile")
-                profile_wall = pres["wall"]
+                profile_text, profile_wall = pres.get("profile"), pres["wall"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()
+    elapsed = time.perf_counter() - t_start
 
-    # ------------------------------------------------------------------ table
+    print(format_report(
+        args=args, N=N, F=F, desc=desc, floor=floor, bound=bound, results=results,
+        load=(load_before, load_after), elapsed=elapsed,
+    ))
+    if profile_text:
+        print()
+        print(f"cProfile of the paper-protocol row ({profile_wall:.1f} s under the profiler; "
+              "not used in the table), top functions by own time:")
+        print(profile_text)
+    return 0
+
+
+def format_report(*, args, N, F, desc, floor, bound, results, load, elapsed):
+    it, R, k = args.iterations, args.restarts, args.components
     total_it = R * it
+    flops_per_iter = 2 * 2.0 * N * F * (R * k)
+    bound_s = flops_per_iter * it / (bound["gflops"] * 1e9)
+
     table = []
     cd_wall = None
     for label, spec, res in results:
         if res is None:
-            table.append((label, None))
+            table.append((label, spec, None))
             continue
         done = spec["fits"] * spec["iters"]
         per_it = res["wall"] / done
-        extrap = done != total_it
         wall = per_it * total_it
-        res = dict(res, per_it=per_it, extrap=extrap, wall_total=wall, done=done)
+        res = dict(res, per_it=per_it, extrap=done != total_it, wall_total=wall, done=done)
         if spec["kind"] == "sklearn" and spec["solver"] == "cd":
             cd_wall = wall
-        table.append((label, res))
+        table.append((label, spec, res))
 
-    hdr = (f"{'row':<42} {'iters':>10} {'wall s':>9} {'s/(R*it)':>9} {'x cd':>6} "
-           f"{'x bound':>8} {'rel.err':>8} {'peak MiB':>9} {'fit MiB':>8}")
-    lines = []
-    lines.append(f"stemnmf_hs ConstrainedNMF benchmark  ({_dt.date.today().isoformat()})")
-    lines.append(f"machine : {_cpu_model()}, {os.cpu_count()} logical CPUs, "
-                 f"Python {platform.python_version()}, numpy {np.__version__}")
+    cols = (f"{'row':<41} {'R x it':>9} {'wall s':>9} {'s/(R*it)':>9} {'x cd':>6} "
+            f"{'x bound':>7} {'rel.err':>8} {'peak MiB':>8} {'fit MiB':>7} {'cpu/wall':>8}")
+    L = []
+    L.append(f"stemnmf_hs ConstrainedNMF benchmark  ({_dt.date.today().isoformat()}, "
+             f"{elapsed / 60:.1f} min)")
+    L.append(f"machine : {_cpu_model()}, {os.cpu_count()} logical CPUs, Python "
+             f"{platform.python_version()}, numpy {np.__version__}; load average "
+             f"{load[0][0]:.2f} before, {load[1][0]:.2f} after")
     if bound.get("blas"):
-        lines.append(f"BLAS    : {'; '.join(bound['blas'])}")
-    lines.append(f"data    : {desc}")
-    lines.append(f"          X = ({N}, {F}) float32; ||X - E[X]||/||X|| (Poisson noise floor) "
-                 f"= {floor:.4f}")
-    lines.append(f"protocol: k = {k}, {it} iterations x {R} restarts = {total_it} restart-"
-                 "iterations, tol = 0")
-    lines.append(f"sgemm   : X @ D^T ({N}x{F} @ {F}x{R * k}) {bound['t_xdt']:.3f} s "
-                 f"({bound['gflops_xdt']:.0f} GFLOP/s); M^T @ X ({R * k}x{N} @ {N}x{F}) "
-                 f"{bound['t_mtx']:.3f} s ({bound['gflops_mtx']:.0f} GFLOP/s)")
-    lines.append(f"bound   : {flops_per_iter / 1e9:.1f} GFLOP/iteration x {it} at "
-                 f"{bound['gflops']:.0f} GFLOP/s = {bound_s:.1f} s "
-                 f"({bound_s / total_it:.4f} s per restart-iteration)")
-    lines.append("")
-    lines.append(hdr)
-    lines.append("-" * len(hdr))
-    lines.append(f"{'matmul bound (2 data sgemms / iteration)':<42} {total_it:>10d} "
-                 f"{bound_s:>9.1f} {bound_s / total_it:>9.4f} "
-                 f"{_fmt(bound_s / cd_wall if cd_wall else None, '6.2f'):>6} {1.0:>8.2f} "
-                 f"{'-':>8} {bound['rss_peak']:>9.0f} {'-':>8}")
+        L.append(f"BLAS    : {'; '.join(bound['blas'])}")
+    L.append(f"data    : {desc}")
+    L.append(f"          X = ({N}, {F}) float32; Poisson noise floor ||X - E[X]||_F/||X||_F = "
+             f"{floor:.4f}")
+    L.append(f"protocol: k = {k}, {it} iterations x {R} restarts = {total_it} "
+             "restart-iterations, tol = 0 (fixed iteration count)")
+    L.append(f"sgemm   : X @ D^T ({N}x{F} @ {F}x{R * k}) {bound['t_xdt']:.3f} s = "
+             f"{bound['gflops_xdt']:.0f} GFLOP/s; M^T @ X ({R * k}x{N} @ {N}x{F}) "
+             f"{bound['t_mtx']:.3f} s = {bound['gflops_mtx']:.0f} GFLOP/s (best of 2x3)")
+    L.append(f"bound   : 2 x 2*N*F*(R*k) = {flops_per_iter / 1e9:.1f} GFLOP/iteration x {it} "
+             f"at {bound['gflops']:.0f} GFLOP/s = {bound_s:.1f} s")
+    L.append("")
+    L.append(cols)
+    L.append("-" * len(cols))
+    L.append(f"{'matmul bound (2 data sgemms/iteration)':<41} {total_it:>9d} {bound_s:>9.1f} "
+             f"{bound_s / total_it:>9.4f} "
+             f"{_fmt(bound_s / cd_wall if cd_wall else None, '6.2f'):>6} {1.0:>7.2f} "
+             f"{'-':>8} {bound['rss_peak']:>8.0f} {'-':>7} {'-':>8}")
     notes = []
-    for label, res in table:
+    for label, spec, res in table:
         if res is None:
-            lines.append(f"{label:<42}  FAILED (see stderr)")
+            L.append(f"{label:<41}  FAILED (see stderr)")
             continue
-        mark = "*" if res["extrap"] else ""
-        iters_s = f"{total_it}{mark}"
-        lines.append(
-            f"{label:<42} {iters_s:>10} {res['wall_total']:>9.1f} {res['per_it']:>9.4f} "
+        mark = "*" if res["extrap"] else " "
+        util = res["cpu"] / res["wall"] if res.get("cpu") is not None else None
+        L.append(
+            f"{label:<41} {total_it:>8d}{mark} {res['wall_total']:>9.1f} {res['per_it']:>9.4f} "
             f"{_fmt(res['wall_total'] / cd_wall if cd_wall else None, '6.2f'):>6} "
-            f"{res['wall_total'] / bound_s:>8.2f} {res['err']:>8.4f}{mark if mark else ' '}"
-            f"{res['rss_peak']:>8.0f} {res['rss_peak'] - res['rss_base']:>8.0f}"
+            f"{res['wall_total'] / bound_s:>7.2f} {res['err']:>7.4f}{mark}"
+            f"{res['rss_peak']:>8.0f} {res['rss_peak'] - res['rss_base']:>7.0f} "
+            f"{_fmt(util, '8.2f'):>8}"
         )
         if res["extrap"]:
-            notes.append(f"  * {label}: measured {res['done']} restart-iterations "
-                         f"({res['wall']:.1f} s) and extrapolated linearly to {total_it}; "
-                         f"rel.err is after the measured {res['n_iter']} iterations of the "
-                         "best fit.")
-    lines.append("")
-    lines.append("columns: iters = restarts x iterations; wall s = total fit time; x cd = wall "
-                 "/ sklearn cd wall; x bound = wall / matmul bound;")
-    lines.append("         rel.err = ||X - W H||_F / ||X||_F (recomputed from the returned "
-                 "factors); peak MiB = ru_maxrss of the row's process")
-    lines.append("         (data + imports + fit); fit MiB = peak minus the peak before the "
-                 "fit started.")
-    lines.extend(notes)
-    for (label, res), (_, spec, _) in zip(table, results):
-        if res is not None and res["n_iter"] != spec["iters"]:
-            lines.append(f"  ! {label}: a fit stopped after {res['n_iter']} iterations, "
-                         f"not {spec['iters']}")
-    print("\n".join(lines))
-    if profile_text:
-        print()
-        print(f"cProfile of the paper-protocol row ({profile_wall:.1f} s under the "
-              "profiler), top functions by own time:")
-        print(profile_text)
-    return 0
+            notes.append(f"  * {label}: EXTRAPOLATED -- measured {spec['fits']} fit(s) x "
+                         f"{spec['iters']} iterations in {res['wall']:.1f} s, scaled linearly "
+                         f"to {total_it} restart-iterations; its rel.err is after "
+                         f"{spec['iters']} iterations.")
+        if res["n_iter"] != spec["iters"]:
+            notes.append(f"  ! {label}: a fit stopped after {res['n_iter']} iterations, not "
+                         f"{spec['iters']}.")
+    L.append("")
+    L.append("R x it   restarts x iterations (sklearn/HyperSpy: fits x iterations per fit)")
+    L.append("x cd     wall / wall of sklearn cd at the same restart-iteration count")
+    L.append("x bound  wall / matmul bound (the same FLOPs for every row)")
+    L.append("rel.err  ||X - W H||_F / ||X||_F, recomputed from the returned factors (best "
+             "restart)")
+    L.append("peak MiB peak resident memory (VmHWM) of the row's own process: data + imports "
+             "+ fit")
+    L.append("fit MiB  peak minus the peak before the fit started (the fit's working memory)")
+    L.append("cpu/wall process CPU seconds / wall seconds of the fit (2.00 = both cores busy)")
+    L.extend(notes)
+    return "\n".join(L)
 
 
 if __name__ == "__main__":

@@ -913,6 +913,7 @@ def main(argv=None):
     notes = []
 
     def note(text, origin=""):
+        """Record a one-line note (once) for the log and the summary."""
         text = _one_line(text).split(" Set s.calibration.center")[0]
         if text and text not in notes:
             notes.append(text)
