@@ -496,7 +496,7 @@ def format_report(*, args, N, F, desc, floor, bound, results, load, elapsed):
         L.append(
             f"{label:<41} {total_it:>8d}{mark} {res['wall_total']:>9.1f} {res['per_it']:>9.4f} "
             f"{_fmt(res['wall_total'] / cd_wall if cd_wall else None, '6.2f'):>6} "
-            f"{res['wall_total'] / bound_s:>7.2f} {res['err']:>7.4f}{mark}"
+            f"{res['wall_total'] / bound_s:>7.2f} {res['err']:>7.4f}{mark} "
             f"{res['rss_peak']:>8.0f} {res['rss_peak'] - res['rss_base']:>7.0f} "
             f"{_fmt(util, '8.2f'):>8}"
         )

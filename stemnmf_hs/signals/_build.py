@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["scan_signal", "diffraction_stack", "map_stack"]
+__all__ = ["scan_signal", "stack_like", "image_like", "component_matrix"]
 
 
 def _axis(name, size, scale, offset, units, navigate):
@@ -55,21 +55,68 @@ def scan_signal(data, scan_step=1.0, scan_units="nm", pixel_size=1.0, k_units="1
     return s
 
 
-def stack_like(data, axes, title=""):
-    """A ``Signal2D`` stack ``(n, *shape)`` whose last two axes copy ``axes`` (calibrated).
+def stack_like(data, axes, title="", navigation_name="component"):
+    """A ``Signal2D`` stack ``(n | b, a)`` whose image axes copy calibrated ``axes``.
 
     Parameters
     ----------
     data : numpy.ndarray
-        ``(n, a, b)``.
+        ``(n, a, b)`` in array order (rows, columns).
     axes : sequence of hyperspy axes
-        The two axes of the images, in HyperSpy order ``(x, y)``.
+        The two image axes in HyperSpy order ``(x, y)``: the scan's navigation axes for maps,
+        its signal axes for diffractions.
+    title : str
+        Signal title.
+    navigation_name : str
+        Name of the stacking axis.
+
+    Returns
+    -------
+    hyperspy.signals.Signal2D
     """
     import hyperspy.api as hs
 
-    s = hs.signals.Signal2D(data)
-    for new, old in zip(s.axes_manager.signal_axes, axes):
-        new.update_from(old, attributes=("scale", "offset", "units", "name"))
-    s.axes_manager.navigation_axes[0].name = "component"
+    s = hs.signals.Signal2D(np.asarray(data))
+    _copy_axes(s.axes_manager.signal_axes, axes)
+    s.axes_manager.navigation_axes[0].name = navigation_name
     s.metadata.General.title = title
     return s
+
+
+def image_like(data, axes, title=""):
+    """A single ``Signal2D`` image ``(| b, a)`` with calibrated ``axes`` (see stack_like)."""
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.asarray(data))
+    _copy_axes(s.axes_manager.signal_axes, axes)
+    s.metadata.General.title = title
+    return s
+
+
+def component_matrix(matrix, title, units=""):
+    """A ``Signal2D`` ``(| k, k)`` component-by-component matrix, axes named "component".
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        ``(k, k)``.
+    title : str
+        Signal title.
+    units : str
+        Quantity units of the values (e.g. "degree").
+    """
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.asarray(matrix))
+    for ax, name in zip(s.axes_manager.signal_axes, ("component j", "component i")):
+        ax.name = name
+    s.metadata.General.title = title
+    if units:
+        s.metadata.set_item("Signal.quantity", f"{title} ({units})")
+    return s
+
+
+def _copy_axes(new_axes, old_axes):
+    for new, old in zip(new_axes, old_axes):
+        for attr in ("scale", "offset", "units", "name"):
+            setattr(new, attr, getattr(old, attr))

@@ -16,8 +16,9 @@ from pyxem.signals import Diffraction2D, LazyDiffraction2D
 
 from ..decomposition import ConstrainedNMF
 from ..polar import default_center
+from ._components import ClusterResult, ComponentAnalysisMixin
 
-__all__ = ["NMFDiffraction2D", "LazyNMFDiffraction2D"]
+__all__ = ["NMFDiffraction2D", "LazyNMFDiffraction2D", "ClusterResult"]
 
 #: Name under which HyperSpy's ``decomposition`` dispatches to :class:`ConstrainedNMF`.
 ALGORITHM = "constrained_nmf"
@@ -32,7 +33,7 @@ def _is_constrained(algorithm):
     )
 
 
-class NMFDiffraction2D(Diffraction2D):
+class NMFDiffraction2D(ComponentAnalysisMixin, Diffraction2D):
     """4D-STEM scan (2 navigation + 2 signal dimensions) with constrained-NMF analysis.
 
     A pyxem :class:`~pyxem.signals.Diffraction2D` whose ``decomposition`` also accepts

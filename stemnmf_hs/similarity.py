@@ -1,0 +1,417 @@
+"""Similarity of factorized diffractions: cosine (eq. 9) and rotation-invariant (eqs. 10-11).
+
+Math module: arrays in, arrays out; never imports HyperSpy.
+
+Source: K. Kimoto et al., "Nonnegative matrix factorization with domain-specific constraints
+for 4D-STEM", Sci. Rep. 15, 39143 (2025), eqs. (9)-(11) and Fig. 9.
+
+Conventions (shared with :mod:`stemnmf_hs.polar`)
+-------------------------------------------------
+* A pattern is ``(ny, nx)`` (rows, columns); a stack is ``(k, ny, nx)`` or unfolded
+  ``(k, ny * nx)`` in C order, or ``(k, n_kept)`` with ``n_kept = (~signal_mask).sum()`` when
+  a signal mask removed pixels (HyperSpy's masked decomposition).
+* The centre is ``(cx, cy)`` in pixels, column first (pyxem's ``calibration.center``).
+* ``signal_mask`` is ``True`` for *excluded* pixels.
+* **Rotations** are in degrees, positive = **counter-clockwise as displayed** with row 0 at
+  the top (HyperSpy / matplotlib ``origin="upper"``).  ``rotation[i, j]`` returned by
+  :func:`polar_cross_correlation` is the angle by which pattern ``j`` must be rotated (with
+  :func:`rotate_patterns`) to best match pattern ``i``; it lies in ``(-180, 180]`` and is
+  antisymmetric, ``rotation[j, i] == -rotation[i, j]`` (modulo 360: an angle of exactly 180
+  reads 180 both ways).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from .polar import default_center, polar_transform
+
+__all__ = ["cosine_similarity", "polar_cross_correlation", "rotate_patterns"]
+
+#: With ``subtract_ring_mean=True``, a pattern whose anisotropic (ring-mean subtracted) polar
+#: energy is below this fraction of its raw polar energy is treated as rotationally symmetric
+#: (all zero): what is left is interpolation noise (~1e-6 for a clean amorphous pattern).
+ISOTROPIC_RTOL = 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _as_stack(diffractions, signal_shape=None, signal_mask=None, name="diffractions"):
+    """Refold diffractions to a float64 ``(k, ny, nx)`` stack (masked pixels = 0)."""
+    arr = np.asarray(diffractions)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+            or arr.dtype == bool):
+        raise ValueError(f"{name} must be real numbers, got dtype {arr.dtype}.")
+    if signal_shape is not None:
+        try:
+            signal_shape = tuple(int(n) for n in signal_shape)
+        except TypeError:
+            raise ValueError(
+                f"signal_shape must be (ny, nx) in pixels, got {signal_shape!r}."
+            ) from None
+        if len(signal_shape) != 2 or min(signal_shape) < 1:
+            raise ValueError(f"signal_shape must be (ny, nx) in pixels, got {signal_shape!r}.")
+    mask = None
+    if signal_mask is not None:
+        mask = np.asarray(signal_mask, dtype=bool)
+        if mask.ndim != 2:
+            raise ValueError(
+                f"signal_mask must be a 2D (ny, nx) boolean array, got shape {mask.shape}."
+            )
+        if signal_shape is None:
+            signal_shape = mask.shape
+        elif mask.shape != signal_shape:
+            raise ValueError(
+                f"signal_mask has shape {mask.shape} but signal_shape is {signal_shape}; "
+                "give a mask of the pattern shape (True = excluded pixel)."
+            )
+    if arr.ndim == 3:
+        if signal_shape is not None and arr.shape[1:] != signal_shape:
+            raise ValueError(
+                f"{name} has pattern shape {arr.shape[1:]} but signal_shape is "
+                f"{signal_shape}."
+            )
+        stack = np.array(arr, dtype=np.float64)
+    elif arr.ndim == 2:
+        if signal_shape is None:
+            raise ValueError(
+                f"{name} is unfolded with shape {arr.shape}; give signal_shape=(ny, nx) "
+                "to refold it, or pass a (k, ny, nx) stack."
+            )
+        ny, nx = signal_shape
+        n = arr.shape[1]
+        if n == ny * nx:
+            stack = np.array(arr, dtype=np.float64).reshape(arr.shape[0], ny, nx)
+        elif mask is not None and n == int((~mask).sum()):
+            stack = np.zeros((arr.shape[0], ny, nx), dtype=np.float64)
+            stack[:, ~mask] = arr
+        else:
+            kept = "" if mask is None else f" or the {int((~mask).sum())} unmasked pixels"
+            raise ValueError(
+                f"{name} has {n} features per component but signal_shape {signal_shape} "
+                f"holds {ny * nx} pixels{kept}; check signal_shape / signal_mask."
+            )
+    else:
+        raise ValueError(
+            f"{name} must be (k, ny, nx) or unfolded (k, n_features), got shape {arr.shape}."
+        )
+    if stack.shape[0] < 1:
+        raise ValueError(f"{name} holds no component (k = 0).")
+    if not np.all(np.isfinite(stack)):
+        raise ValueError(f"{name} contain NaN or infinite values; clean them first.")
+    if mask is not None:
+        stack[:, mask] = 0.0
+    return stack
+
+
+def _wrap_deg(a):
+    """Wrap angles (degrees) to ``(-180, 180]``."""
+    return 180.0 - np.mod(180.0 - np.asarray(a, dtype=np.float64), 360.0)
+
+
+# --------------------------------------------------------------------------------------------
+# eq. (9)
+# --------------------------------------------------------------------------------------------
+def cosine_similarity(diffractions):
+    r"""Cosine similarity of every pair of diffractions, Kimoto et al. 2025 eq. (9).
+
+    :math:`\langle W(:, k_1), W(:, k_2)\rangle / (\|W(:, k_1)\| \|W(:, k_2)\|)`, computed with
+    :func:`sklearn.metrics.pairwise.cosine_similarity`.  Not rotation invariant: a pattern
+    and a rotated copy of it generally score low, which motivates
+    :func:`polar_cross_correlation` (eq. 10).
+
+    Parameters
+    ----------
+    diffractions : array_like
+        ``(k, n_features)`` components as rows (the transpose of the paper's ``W``), or a
+        ``(k, ny, nx)`` stack (flattened).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, k)`` float64, symmetric, in ``[-1, 1]`` (``[0, 1]`` for non-negative data).
+        An all-zero row has similarity 0 with every other row and 1 with itself (no NaN).
+
+    Raises
+    ------
+    ValueError
+        If the input is not 2D/3D, holds no component, or contains NaN/inf.
+    """
+    from sklearn.metrics.pairwise import cosine_similarity as _sk_cosine
+
+    arr = np.asarray(diffractions)
+    if arr.ndim == 3:
+        arr = arr.reshape(arr.shape[0], -1)
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(
+            f"diffractions must be (k, n_features) or (k, ny, nx) with k >= 1, got shape "
+            f"{np.shape(diffractions)}."
+        )
+    arr = np.asarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("diffractions contain NaN or infinite values; clean them first.")
+    sim = np.clip(_sk_cosine(arr), -1.0, 1.0)
+    sim = 0.5 * (sim + sim.T)
+    np.fill_diagonal(sim, 1.0)
+    return sim
+
+
+# --------------------------------------------------------------------------------------------
+# eqs. (10)-(11)
+# --------------------------------------------------------------------------------------------
+def polar_cross_correlation(
+    diffractions,
+    signal_shape=None,
+    center=None,
+    signal_mask=None,
+    n_azimuthal=360,
+    n_radial=None,
+    r_max=None,
+    r_min=0.0,
+    subtract_ring_mean=False,
+    order=1,
+):
+    r"""Rotation-invariant diffraction similarity and relative rotation, eqs. (10)-(11).
+
+    Every diffraction is r-phi transformed (:func:`stemnmf_hs.polar.polar_transform`); for
+    every pair the circular cross-correlation along ``phi`` only (zero radial shift, "subject
+    to r = 0"), summed over radii,
+
+    ``c_ij(s) = sum_r sum_phi P_i(r, phi + s) * P_j(r, phi)``,
+
+    is computed for all pairs at once with real FFTs along ``phi`` (one batched product of
+    spectra summed over radii, one inverse FFT; no loop over pairs).  Then
+
+    * ``similarity[i, j] = max_s c_ij(s) / sqrt(c_ii(0) * c_jj(0))`` (eq. 10, normalized so
+      that a pattern scores 1 against any rotation of itself; by Cauchy-Schwarz
+      ``|similarity| <= 1``);
+    * ``rotation[i, j] = argmax_s c_ij(s)`` (eq. 11) in degrees, refined below the sampling
+      step ``360 / n_azimuthal`` by a parabola through the peak and its two (circular)
+      neighbours; the peak value of the same parabola enters the similarity.
+
+    Sign convention: ``rotation[i, j]`` is the angle by which pattern ``j`` must be rotated
+    **counter-clockwise as displayed** (row 0 at the top, see :mod:`stemnmf_hs.polar`) to
+    best match pattern ``i``, i.e. ``rotate_patterns(p[j], rotation[i, j], center)`` ~
+    ``p[i]``.  It lies in ``(-180, 180]`` and is antisymmetric (an angle of exactly 180
+    reads 180 both ways).  Kinematic diffraction patterns are Friedel (centro-) symmetric, so
+    the rotation is in general only defined modulo 180 degrees (modulo ``360 / n`` for an
+    ``n``-fold symmetric pattern): either equivalent angle may be returned.
+
+    Parameters
+    ----------
+    diffractions : array_like
+        ``(k, ny, nx)`` stack, or unfolded ``(k, ny * nx)`` / ``(k, n_kept)`` (masked) rows.
+    signal_shape : tuple of int, optional
+        ``(ny, nx)``; required for unfolded input (taken from ``signal_mask`` if omitted).
+    center : tuple of float, optional
+        ``(cx, cy)`` in pixels, column first; the geometric centre when ``None``.
+    signal_mask : array_like of bool, optional
+        ``(ny, nx)``, ``True`` for excluded pixels (e.g. the direct beam); they contribute
+        nothing.
+    n_azimuthal : int, default 360
+        Azimuthal samples (step ``360 / n_azimuthal`` degrees).
+    n_radial, r_max : optional
+        Radial sampling, see :func:`stemnmf_hs.polar.polar_transform` (default: radii
+        ``0, 1, ...`` px up to the largest circle inside the pattern).
+    r_min : float, default 0
+        Radii below ``r_min`` pixels are ignored (an alternative to masking a direct beam,
+        which is rotation invariant and makes every pair look alike).
+    subtract_ring_mean : bool, default False
+        ``False`` (the paper's raw cross-correlation): amorphous rings / the rotationally
+        symmetric background count, so every pair of patterns with similar radial profiles
+        scores high.  ``True``: the mean of every ring (over its valid samples) is
+        subtracted first, so only the anisotropic part (spots) is compared; a rotationally
+        symmetric pattern (anisotropic energy below :data:`ISOTROPIC_RTOL` of its energy)
+        then becomes all-zero and scores 0 against everything, including other amorphous
+        patterns (similarity may then also be negative).
+    order : int, default 1
+        Spline order of the polar interpolation (1 = bilinear).
+
+    Returns
+    -------
+    similarity : numpy.ndarray
+        ``(k, k)`` float64, symmetric, diagonal 1, in ``[-1, 1]`` (``[0, 1]`` for
+        non-negative data without ``subtract_ring_mean``).  A pattern with no energy (all
+        zero within the sampled region) scores 0 against every other pattern, without NaN.
+    rotation : numpy.ndarray
+        ``(k, k)`` float64 degrees in ``(-180, 180]``, antisymmetric, diagonal 0; 0 for pairs
+        involving an all-zero pattern.
+
+    Raises
+    ------
+    ValueError
+        If the diffractions cannot be refolded with ``signal_shape`` / ``signal_mask``,
+        contain NaN/inf, or a sampling parameter is out of range (see
+        :func:`stemnmf_hs.polar.polar_transform`).
+
+    Notes
+    -----
+    Kimoto et al. 2025, eqs. (10) ("diffraction_similarity") and (11)
+    ("diffraction_rotation"), Fig. 9b.
+    """
+    stack = _as_stack(diffractions, signal_shape, signal_mask)
+    k = stack.shape[0]
+    if isinstance(r_min, bool) or not np.isscalar(r_min) or not np.isfinite(r_min) \
+            or r_min < 0:
+        raise ValueError(f"r_min must be a finite number >= 0 pixels, got {r_min!r}.")
+    polar, weights = polar_transform(
+        stack, center=center, n_radial=n_radial, n_azimuthal=n_azimuthal, r_max=r_max,
+        signal_mask=signal_mask, order=order, return_weights=True,
+    )
+    polar = polar.astype(np.float64)
+    w = weights.astype(np.float64)  # (R, Phi)
+    n_phi = polar.shape[-1]
+    if r_min > 0:
+        n_rad = polar.shape[1]
+        r_lim = float(r_max) if r_max is not None else None
+        # Recover the radii exactly as polar_transform sampled them.
+        if n_radial is None:
+            radii = np.arange(n_rad, dtype=np.float64)
+        else:
+            if r_lim is None:
+                ny, nx = stack.shape[1:]
+                cx, cy = default_center((ny, nx)) if center is None else center
+                r_lim = float(np.floor(min(cx, cy, nx - 1 - cx, ny - 1 - cy) + 1e-9))
+            radii = np.linspace(0.0, r_lim, n_rad)
+        w = w * (radii >= r_min)[:, None]
+        polar *= w[None]
+    if subtract_ring_mean:
+        raw_energy = np.einsum("krp,krp->k", polar, polar)
+        counts = w.sum(axis=1)  # (R,)
+        means = polar.sum(axis=2) / np.where(counts > 0, counts, 1.0)  # (k, R)
+        polar = (polar - means[:, :, None]) * w[None]
+        aniso = np.einsum("krp,krp->k", polar, polar)
+        polar[aniso <= ISOTROPIC_RTOL * raw_energy] = 0.0
+
+    energy = np.einsum("krp,krp->k", polar, polar)  # c_ii(0), (k,)
+    spec = scipy.fft.rfft(polar, axis=-1)  # (k, R, F)
+    spec_t = np.ascontiguousarray(spec.transpose(2, 0, 1))  # (F, k, R)
+    # cross[f, i, j] = sum_r S_i(r, f) conj(S_j(r, f)): the batched (k,1,R) x (1,k,R)
+    # conjugate product summed over R, as one matmul per frequency.
+    cross = spec_t @ spec_t.conj().transpose(0, 2, 1)  # (F, k, k)
+    cc = scipy.fft.irfft(cross, n=n_phi, axis=0)  # (Phi, k, k): cc[s, i, j] = c_ij(s)
+
+    m = np.argmax(cc, axis=0)  # (k, k)
+    ii, jj = np.indices((k, k))
+    y0 = cc[m, ii, jj]
+    ym = cc[(m - 1) % n_phi, ii, jj]
+    yp = cc[(m + 1) % n_phi, ii, jj]
+    denom = ym - 2.0 * y0 + yp
+    scale = np.maximum(np.abs(y0), 1e-300)
+    ok = denom < -1e-12 * scale
+    delta = np.where(ok, 0.5 * (ym - yp) / np.where(ok, denom, -1.0), 0.0)
+    delta = np.clip(delta, -0.5, 0.5)
+    peak = np.where(ok, y0 - 0.25 * (ym - yp) * delta, y0)
+
+    norm = np.sqrt(np.outer(energy, energy))
+    tiny = 1e-12 * (energy.max() if energy.size and energy.max() > 0 else 1.0)
+    live = norm > tiny
+    sim = np.where(live, peak / np.where(live, norm, 1.0), 0.0)
+    sim = np.clip(sim, -1.0, 1.0)
+    rot = np.where(live, _wrap_deg((m + delta) * (360.0 / n_phi)), 0.0)
+
+    # Enforce exact symmetry / antisymmetry from the upper triangle (near-tied Friedel peaks
+    # could otherwise be resolved differently for (i, j) and (j, i)).
+    upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    sim = np.where(upper, sim, 0.0)
+    sim = sim + sim.T
+    np.fill_diagonal(sim, 1.0)
+    rot = np.where(upper, rot, 0.0)
+    rot = rot - rot.T
+    rot = np.where(upper.T, _wrap_deg(rot), rot)
+    np.fill_diagonal(rot, 0.0)
+    return sim, rot
+
+
+# --------------------------------------------------------------------------------------------
+# rotation
+# --------------------------------------------------------------------------------------------
+def rotate_patterns(patterns, angles_deg, center=None, order=1, cval=0.0):
+    """Rotate patterns about an arbitrary centre.
+
+    One :func:`scipy.ndimage.map_coordinates` call over the whole stack (the component index
+    is an extra, integer-valued coordinate).  Output pixel ``(x, y)`` takes the input value
+    at ``(cx + cos(t) dx - sin(t) dy, cy + sin(t) dx + cos(t) dy)`` with ``dx = x - cx``,
+    ``dy = y - cy``, which rotates the pattern by ``t`` **counter-clockwise as displayed**
+    (row 0 at the top).  This is the convention of :func:`polar_cross_correlation`:
+    ``rotate_patterns(p[j], rotation[i, j], center)`` best matches ``p[i]``; in polar
+    coordinates (:func:`stemnmf_hs.polar.polar_transform`) it is a roll by ``+t`` along
+    ``phi``.
+
+    Parameters
+    ----------
+    patterns : array_like
+        ``(k, ny, nx)`` stack or one ``(ny, nx)`` pattern.
+    angles_deg : float or array_like
+        Rotation angle(s) in degrees, positive = counter-clockwise on screen; a scalar or
+        ``(k,)`` (one per pattern).
+    center : tuple of float, optional
+        ``(cx, cy)`` in pixels, column first; the geometric centre when ``None``.
+    order : int, default 1
+        Spline order 0-5 (1 = bilinear, which keeps non-negative data non-negative).
+    cval : float, default 0
+        Value given to output pixels that map outside the input (the corners).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``patterns``; float32 for float32 input, else float64.
+
+    Raises
+    ------
+    ValueError
+        If ``patterns`` is not 2D/3D real, ``angles_deg`` is not a scalar or ``(k,)`` of
+        finite numbers, ``center`` is not two finite numbers, or ``order`` not in 0-5.
+    """
+    arr = np.asarray(patterns)
+    if arr.ndim not in (2, 3):
+        raise ValueError(
+            f"patterns must be (ny, nx) or (k, ny, nx), got an array of shape {arr.shape}."
+        )
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+            or arr.dtype == bool):
+        raise ValueError(f"patterns must be real numbers, got dtype {arr.dtype}.")
+    out_dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    single = arr.ndim == 2
+    stack = np.asarray(arr[None] if single else arr, dtype=np.float64)
+    k, ny, nx = stack.shape
+    ang = np.asarray(angles_deg, dtype=np.float64)
+    if ang.ndim == 0:
+        ang = np.full(k, float(ang))
+    elif ang.shape != (k,):
+        raise ValueError(
+            f"angles_deg must be a scalar or one angle per pattern, shape ({k},), got shape "
+            f"{ang.shape}."
+        )
+    if not np.all(np.isfinite(ang)):
+        raise ValueError(f"angles_deg must be finite degrees, got {angles_deg!r}.")
+    if center is None:
+        cx, cy = default_center((ny, nx))
+    else:
+        c = np.asarray(center, dtype=np.float64).ravel()
+        if c.shape != (2,) or not np.all(np.isfinite(c)):
+            raise ValueError(
+                f"center must be two finite numbers (cx, cy) in pixels, column first, got "
+                f"{center!r}."
+            )
+        cx, cy = float(c[0]), float(c[1])
+    if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)) \
+            or not 0 <= order <= 5:
+        raise ValueError(f"order must be an integer spline order 0-5, got {order!r}.")
+
+    t = np.deg2rad(ang)[:, None, None]
+    cos, sin = np.cos(t), np.sin(t)
+    dy = (np.arange(ny, dtype=np.float64) - cy)[None, :, None]
+    dx = (np.arange(nx, dtype=np.float64) - cx)[None, None, :]
+    coords = np.empty((3, k, ny, nx), dtype=np.float64)
+    coords[0] = np.arange(k, dtype=np.float64)[:, None, None]
+    coords[1] = cy + sin * dx + cos * dy
+    coords[2] = cx + cos * dx - sin * dy
+    out = ndimage.map_coordinates(
+        stack, coords, order=int(order), mode="constant", cval=float(cval)
+    )
+    out = out.astype(out_dtype, copy=False)
+    return out[0] if single else out
