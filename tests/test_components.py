@@ -4,6 +4,8 @@ One crystal in two orientations (two grains overlapping in part), a grain of a s
 an amorphous matrix (stemnmf_hs.data._grains).
 """
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
@@ -123,3 +125,31 @@ def test_methods_need_a_decomposition():
         s.decomposition(algorithm="constrained_nmf", output_dimension=2, n_restarts=1,
                         max_iter=5, print_info=False, show_progressbar=False)
         s.get_component_map(source="clusters")
+
+
+@pytest.mark.parametrize("maker", ["simulated_overlap", "fe_multi_phase_grains"])
+def test_end_to_end_on_pyxem_simulators(maker):
+    """The whole chain runs on pyxem's own simulated scans and keeps their calibration."""
+    import pyxem.data
+
+    np.random.seed(0)  # pyxem's simulators draw from the global generator
+    if maker == "simulated_overlap":
+        s = pyxem.data.simulated_overlap(real_space_pixels=40, num_crystals=6,
+                                         recip_space_pixels=48)
+    else:
+        s = pyxem.data.fe_multi_phase_grains(num_grains=2, size=16, recip_pixels=48)
+    s.set_signal_type("nmf_diffraction")
+    with pytest.warns(UserWarning) if maker == "fe_multi_phase_grains" else nullcontext():
+        s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=2,
+                        max_iter=40, random_state=0, print_info=False, show_progressbar=False)
+    sim = s.get_component_similarity()
+    assert np.isfinite(sim.data).all()
+    res = s.cluster_components(n_clusters=2)
+    assert res.factors.axes_manager.signal_axes[0].scale == s.axes_manager.signal_axes[0].scale
+    assert res.factors.axes_manager.signal_axes[0].units == s.axes_manager.signal_axes[0].units
+    ratio = s.get_weight_ratio_map()
+    assert ratio.axes_manager.signal_axes[0].units == s.axes_manager.navigation_axes[0].units
+    assert np.isfinite(ratio.data).all()
+    cmap = s.get_component_map()
+    assert cmap.data.shape == s.axes_manager._navigation_shape_in_array
+

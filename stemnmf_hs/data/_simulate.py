@@ -471,7 +471,8 @@ def simulate_precipitates(
     3. Maps in electrons: ``maps[j] = N * f_j``, ``maps[0] = N * (1 - sum_j f_j)``.
     4. Expectation ``einsum('kyx,kuv->yxuv', maps, diffractions)`` (so every
        pattern's expectation sums to ``N``) and, when ``noise`` is True,
-       Poisson sampling of every pixel (one ``rng.poisson`` call).
+       independent Poisson sampling of every pixel, identical to one
+       ``rng.poisson(expectation)`` call with ``rng = default_rng(seed)``.
 
     Parameters
     ----------
@@ -588,11 +589,20 @@ def simulate_precipitates(
     maps_out = maps.astype(dt)
     diff_out = diff.astype(dt)
 
-    # 4. expectation (one matmul-like einsum) and Poisson noise (one call)
-    expectation = np.einsum("kyx,kuv->yxuv", maps_out, diff_out)
+    # 4. expectation: einsum('kyx,kuv->yxuv', maps, diffractions) as a single
+    #    (n_scan, 4) @ (4, n_sig) matmul, then Poisson noise.
+    expectation = (
+        maps_out.reshape(4, nys * nxs).T @ diff_out.reshape(4, nyp * nxp)
+    ).reshape(nys, nxs, nyp, nxp)
     if noise:
         rng = np.random.default_rng(seed)
-        data = rng.poisson(expectation).astype(dt)
+        # ``rng.poisson`` draws elements sequentially in C order, so sampling
+        # one scan row at a time into a preallocated array gives bit-for-bit
+        # the same result as ``rng.poisson(expectation)`` in one call, while
+        # avoiding its float64 / int64 full-size temporaries (~2x faster).
+        data = np.empty(expectation.shape, dtype=dt)
+        for row in range(nys):
+            data[row] = rng.poisson(expectation[row])
     else:
         data = expectation.astype(dt, copy=False)
 
