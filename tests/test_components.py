@@ -100,8 +100,13 @@ def test_component_map_and_mean_patterns(decomposed):
     # The amorphous component dominates the matrix: its mean pattern is a raw pattern there.
     matrix = s.get_component_map().data == perm[0]
     np.testing.assert_allclose(means.data[perm[0]], s.data[matrix].mean(0), rtol=1e-4)
-    lazy_means, _ = s.as_lazy().get_component_mean_patterns()
+    lazy = s.as_lazy()
+    lazy_means, _ = lazy.get_component_mean_patterns()
     np.testing.assert_allclose(lazy_means.data, means.data, rtol=1e-4)
+    np.testing.assert_allclose(lazy.get_weight_ratio_map(exclude=perm[0]).data,
+                               s.get_weight_ratio_map(exclude=perm[0]).data)
+    np.testing.assert_allclose(lazy.get_component_similarity().data,
+                               s.get_component_similarity().data)
 
 
 def test_methods_on_merged_clusters(decomposed):
