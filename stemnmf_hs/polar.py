@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["default_center", "radius_map", "RingBinning"]
+__all__ = ["default_center", "resolve_center", "radius_map", "RingBinning"]
 
 
 def default_center(signal_shape):
@@ -37,6 +37,35 @@ def default_center(signal_shape):
     ny, nx = signal_shape
     return ((nx - 1) / 2.0, (ny - 1) / 2.0)
 
+def resolve_center(center, signal_shape):
+    """Validated pattern centre ``(cx, cy)`` in pixels; the geometric centre when ``None``.
+
+    Parameters
+    ----------
+    center : array_like of 2 float or None
+        ``(cx, cy)``, column first (pyxem's ``calibration.center`` convention).
+    signal_shape : tuple of int
+        ``(ny, nx)``.
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    ValueError
+        If ``center`` is not two finite numbers.
+    """
+    if center is None:
+        return default_center(signal_shape)
+    c = np.asarray(center, dtype=np.float64).ravel()
+    if c.shape != (2,) or not np.all(np.isfinite(c)):
+        raise ValueError(
+            f"center must be two finite numbers (cx, cy) in pixels, column first, got "
+            f"{center!r}."
+        )
+    return float(c[0]), float(c[1])
+
 
 def radius_map(signal_shape, center=None):
     """Distance of every pixel from the pattern centre.
@@ -54,7 +83,7 @@ def radius_map(signal_shape, center=None):
         ``(ny, nx)`` float64 radii in pixels.
     """
     ny, nx = signal_shape
-    cx, cy = default_center(signal_shape) if center is None else center
+    cx, cy = resolve_center(center, signal_shape)
     yy, xx = np.mgrid[0:ny, 0:nx]
     return np.hypot(xx - cx, yy - cy)
 
@@ -266,16 +295,7 @@ def polar_transform(
     if not np.all(np.isfinite(stack)):
         raise ValueError("patterns contain NaN or infinite values; clean them first.")
 
-    if center is None:
-        cx, cy = default_center((ny, nx))
-    else:
-        c = np.asarray(center, dtype=np.float64).ravel()
-        if c.shape != (2,) or not np.all(np.isfinite(c)):
-            raise ValueError(
-                f"center must be two finite numbers (cx, cy) in pixels, column first, got "
-                f"{center!r}."
-            )
-        cx, cy = float(c[0]), float(c[1])
+    cx, cy = resolve_center(center, (ny, nx))
 
     if r_max is None:
         inscribed = min(cx, cy, nx - 1 - cx, ny - 1 - cy)

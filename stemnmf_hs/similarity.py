@@ -26,7 +26,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from .polar import default_center, polar_transform
+from .polar import polar_transform, resolve_center
 
 __all__ = ["cosine_similarity", "polar_cross_correlation", "rotate_patterns"]
 
@@ -273,7 +273,7 @@ def polar_cross_correlation(
         else:
             if r_lim is None:
                 ny, nx = stack.shape[1:]
-                cx, cy = default_center((ny, nx)) if center is None else center
+                cx, cy = resolve_center(center, (ny, nx))
                 r_lim = float(np.floor(min(cx, cy, nx - 1 - cx, ny - 1 - cy) + 1e-9))
             radii = np.linspace(0.0, r_lim, n_rad)
         w = w * (radii >= r_min)[:, None]
@@ -388,16 +388,7 @@ def rotate_patterns(patterns, angles_deg, center=None, order=1, cval=0.0):
         )
     if not np.all(np.isfinite(ang)):
         raise ValueError(f"angles_deg must be finite degrees, got {angles_deg!r}.")
-    if center is None:
-        cx, cy = default_center((ny, nx))
-    else:
-        c = np.asarray(center, dtype=np.float64).ravel()
-        if c.shape != (2,) or not np.all(np.isfinite(c)):
-            raise ValueError(
-                f"center must be two finite numbers (cx, cy) in pixels, column first, got "
-                f"{center!r}."
-            )
-        cx, cy = float(c[0]), float(c[1])
+    cx, cy = resolve_center(center, (ny, nx))
     if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)) \
             or not 0 <= order <= 5:
         raise ValueError(f"order must be an integer spline order 0-5, got {order!r}.")

@@ -86,7 +86,7 @@ CRYSTAL_G_VECTORS = (
 # falloff).
 _AMORPHOUS_BACKGROUND = 0.5
 _AMORPHOUS_Q0 = 30.0
-_AMORPHOUS_RING_DECAY = 40.0
+_AMORPHOUS_RING_DECAY = 60.0
 
 # Spot intensity falloff exp(-|g| / _SPOT_DECAY) (pixels).
 _SPOT_DECAY = 40.0
@@ -175,7 +175,7 @@ def amorphous_pattern(
 
     The radial intensity profile is
 
-    ``I(q) = 0.5 * exp(-q / 30) + sum_i exp(-r_i / 40) * exp(-(q - r_i)**2 / (2 w_i**2))``
+    ``I(q) = 0.5 * exp(-q / 30) + sum_i exp(-r_i / 60) * exp(-(q - r_i)**2 / (2 w_i**2))``
 
     with ``q`` the distance (pixels) from ``center``: diffuse Gaussian halo
     rings on a smoothly decaying background mimicking the atomic scattering
