@@ -18,6 +18,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+#: Largest n_features * n_rings for which the ring one-hot matrix is held dense (64 MiB).
+_DENSE_LIMIT = 1 << 24
+
 __all__ = ["default_center", "resolve_center", "radius_map", "RingBinning"]
 
 
@@ -143,11 +146,14 @@ class RingBinning:
         self.labels = self.labels.ravel()
         self.n_rings = int(self.labels.max()) + 1 if self.labels.size else 0
         n = self.labels.size
-        self._onehot = sp.csr_matrix(
+        onehot = sp.csr_matrix(
             (np.ones(n, dtype=np.float32), (np.arange(n), self.labels)),
             shape=(n, self.n_rings),
         )
-        self.counts = np.bincount(self.labels, minlength=self.n_rings).astype(np.float64)
+        # Small geometries: a dense one-hot turns ring sums into one multithreaded sgemm;
+        # large ones keep the sparse matrix (memory ~ n_features, not n_features * n_rings).
+        self._onehot = onehot.toarray() if n * self.n_rings <= _DENSE_LIMIT else onehot
+        self.counts = np.bincount(self.labels, minlength=self.n_rings).astype(np.float32)
 
     def ring_sums(self, patterns):
         """Sum of every pattern over every ring.
@@ -162,8 +168,11 @@ class RingBinning:
         numpy.ndarray
             ``(k, n_rings)`` ring sums, same dtype family as the input.
         """
-        # (onehot.T @ patterns.T).T keeps the sparse operand on the left (fast CSR path).
-        return np.asarray(self._onehot.T @ np.asarray(patterns).T).T
+        patterns = np.asarray(patterns)
+        if isinstance(self._onehot, np.ndarray):
+            return patterns @ self._onehot.astype(patterns.dtype, copy=False)
+        # Sparse operand on the left on a C-contiguous dense block (scipy's fast CSR path).
+        return np.asarray(self._onehot.T @ np.ascontiguousarray(patterns.T)).T
 
     def ring_means(self, patterns):
         """Mean of every pattern over every ring.

@@ -67,7 +67,8 @@ def test_continuity_vectorized_equals_per_component():
     stack = rng.gamma(1.0, size=(5, SHAPE[0] * SHAPE[1])).astype(np.float32)
     together = continuity_projection(stack, b)
     one_by_one = np.vstack([continuity_projection(x[None], b) for x in stack])
-    np.testing.assert_array_equal(together, one_by_one)
+    # Equal up to float32 rounding (BLAS blocks the ring sums differently by stack size).
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5)
 
 
 def test_continuity_ignores_masked_pixels():

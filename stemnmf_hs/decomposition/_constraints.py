@@ -56,12 +56,12 @@ def continuity_projection(diffractions, binning: RingBinning, outlier_factor=2.0
         ``(m, n_features)`` projected diffractions, non-negative, same dtype.
     """
     d = np.maximum(diffractions, 0)
-    mean = binning.ring_means(d)
-    keep = d <= outlier_factor * binning.expand(mean)
-    kept_sum = binning.ring_sums(np.where(keep, d, 0))
+    mean = binning.ring_means(d).astype(d.dtype, copy=False)
+    keep = d <= binning.expand(outlier_factor * mean)
+    kept_sum = binning.ring_sums(d * keep)
     kept_count = binning.ring_sums(keep.astype(d.dtype))
     robust = np.divide(kept_sum, kept_count, out=mean.copy(), where=kept_count > 0)
-    return np.maximum(d, binning.expand(robust.astype(d.dtype, copy=False)))
+    return np.maximum(d, binning.expand(robust))
 
 
 def gaussian_kernel(sigma, radius=None):
