@@ -98,14 +98,15 @@ def _normalize_diffractions(D):
     return D / safe[:, :, None], norms
 
 
-def _squared_error(X2, M, XDt, D):
+def _squared_error(X2, M, XDt, D, DDt=None):
     """``||X - M D||_F^2`` per restart from products already at hand: ``(R,)`` float64.
 
     ``||X||^2 - 2 <M, X D^T> + <M^T M, D D^T>`` (no extra pass over ``X``).
     """
     cross = np.einsum("rnk,rnk->r", M, XDt, dtype=np.float64)
     MtM = M.transpose(0, 2, 1) @ M
-    DDt = D @ D.transpose(0, 2, 1)
+    if DDt is None:
+        DDt = D @ D.transpose(0, 2, 1)
     quad = np.einsum("rij,rij->r", MtM, DDt, dtype=np.float64)
     return np.maximum(X2 - 2.0 * cross + quad, 0.0)
 
@@ -592,7 +593,7 @@ def _fit_batched(
             M_new = _update_maps_mu(M, XDt, DDt)
         M_new = np.ascontiguousarray(_apply_h(M_new))
         # Step 7: MSE and L1 norms of the changes.
-        err = _squared_error(X2, M_new, XDt, D_new)
+        err = _squared_error(X2, M_new, XDt, D_new, DDt)
         hist[it, 0] = err / (N * F)
         dh = np.abs(M_new - M).sum(axis=(1, 2), dtype=np.float64)
         hist[it, 2] = dh
