@@ -1,6 +1,7 @@
 """Registration with HyperSpy from an editable install (this environment) and from a wheel."""
 
 import importlib.metadata
+import os
 import importlib.util
 import subprocess
 import sys
@@ -39,7 +40,12 @@ def test_registered_in_a_fresh_interpreter(tmp_path):
 
 
 def test_wheel_registers_signals(tmp_path):
-    """Build a wheel, install it into a venv that sees the system packages, and use it."""
+    """Build a wheel, install it into a fresh folder put first on the path, and use it.
+
+    The folder holds only the wheel (``--no-deps``): HyperSpy and the other dependencies come
+    from this environment, whatever it is (system, venv or conda), but ``stemnmf_hs`` and its
+    entry point come from the wheel.
+    """
     wheel_dir = tmp_path / "wheel"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(wheel_dir), str(ROOT)], check=True, capture_output=True)
@@ -51,15 +57,14 @@ def test_wheel_registers_signals(tmp_path):
         text = zf.read(ep).decode()
     assert "[hyperspy.extensions]" in text and "stemnmf_hs = stemnmf_hs" in text
     assert "stemnmf = stemnmf_hs.cli:main" in text
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True)
-    py = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    str(wheel)], check=True, capture_output=True)
-    out = subprocess.run([str(py), "-c", CHECK], cwd=tmp_path, capture_output=True, text=True)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--target", str(target), str(wheel)], check=True, capture_output=True)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    out = subprocess.run([sys.executable, "-c", CHECK], cwd=tmp_path, capture_output=True,
+                         text=True, env=env)
     assert out.returncode == 0, out.stderr
     path, cls, lazy_cls, has_yaml = out.stdout.split()
-    if not Path(path).resolve().is_relative_to(venv.resolve()):
+    if not Path(path).resolve().is_relative_to(target.resolve()):
         pytest.fail(f"the wheel's package was not the one imported: {path}")
     assert (cls, lazy_cls, has_yaml) == ("NMFDiffraction2D", "LazyNMFDiffraction2D", "True")
