@@ -504,6 +504,39 @@ def _grid(k):
     return nrows, ncols
 
 
+def _save_image_grid(signal, path, cmap_name, width, title, draw, names):
+    """Save the ``(k | a, b)`` image stack of ``signal`` as a grid, one panel per image.
+
+    ``draw(fig, ax, img, extent, cmap)`` draws one image; ``names`` = (panel prefix, fallback x
+    axis name, fallback y axis name).  Masked (NaN) pixels show grey.
+    """
+    import matplotlib.pyplot as plt
+
+    data = np.asarray(signal.data, dtype=np.float64)
+    k = data.shape[0]
+    axes = signal.axes_manager.signal_axes
+    extent = _extent(axes, data.shape[1:])
+    nrows, ncols = _grid(k)
+    fig, axs = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, 3.2 * nrows), squeeze=False,
+        constrained_layout=True,
+    )
+    cmap = plt.get_cmap(cmap_name).copy()
+    cmap.set_bad("0.5")
+    prefix, xname, yname = names
+    for i, ax in enumerate(axs.flat):
+        if i >= k:
+            ax.axis("off")
+            continue
+        draw(fig, ax, data[i], extent, cmap)
+        ax.set_title(f"{prefix} {i}")
+        ax.set_xlabel(_axis_label(axes[0], xname))
+        ax.set_ylabel(_axis_label(axes[1], yname))
+    fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_factors(factors, path, gamma=GAMMA):
     """Save a grid of the diffractions with power-law scaling and calibrated axes.
 
@@ -516,40 +549,19 @@ def plot_factors(factors, path, gamma=GAMMA):
     gamma : float, default 0.3
         Exponent of the intensity scaling (rings and spots both show).
     """
-    import matplotlib.pyplot as plt
     from matplotlib.colors import PowerNorm
 
-    data = np.asarray(factors.data, dtype=np.float64)
-    k = data.shape[0]
-    axes = factors.axes_manager.signal_axes
-    extent = _extent(axes, data.shape[1:])
-    nrows, ncols = _grid(k)
-    fig, axs = plt.subplots(
-        nrows, ncols, figsize=(3.4 * ncols, 3.2 * nrows), squeeze=False, constrained_layout=True
-    )
-    cmap = plt.get_cmap("inferno").copy()
-    cmap.set_bad("0.5")
-    for i, ax in enumerate(axs.flat):
-        if i >= k:
-            ax.axis("off")
-            continue
-        img = data[i]
+    def draw(fig, ax, img, extent, cmap):
+        """One diffraction, power-law scaled from 0 to its maximum."""
         finite = img[np.isfinite(img)]
         vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
         shown = np.where(np.isfinite(img), np.clip(img, 0, None), np.nan)
-        ax.imshow(
-            np.ma.masked_invalid(shown),
-            cmap=cmap,
-            norm=PowerNorm(gamma, vmin=0, vmax=vmax),
-            extent=extent,
-            interpolation="nearest",
-        )
-        ax.set_title(f"factor {i}")
-        ax.set_xlabel(_axis_label(axes[0], "kx"))
-        ax.set_ylabel(_axis_label(axes[1], "ky"))
-    fig.suptitle(f"Diffractions (intensity$^{{{gamma:g}}}$, grey: masked)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, extent=extent,
+                  norm=PowerNorm(gamma, vmin=0, vmax=vmax), interpolation="nearest")
+
+    _save_image_grid(factors, path, "inferno", 3.4,
+                     f"Diffractions (intensity$^{{{gamma:g}}}$, grey: masked)", draw,
+                     ("factor", "kx", "ky"))
 
 
 def plot_loadings(loadings, path):
@@ -562,32 +574,14 @@ def plot_loadings(loadings, path):
     path : str or pathlib.Path
         PNG file to write.
     """
-    import matplotlib.pyplot as plt
 
-    data = np.asarray(loadings.data, dtype=np.float64)
-    k = data.shape[0]
-    axes = loadings.axes_manager.signal_axes
-    extent = _extent(axes, data.shape[1:])
-    nrows, ncols = _grid(k)
-    fig, axs = plt.subplots(
-        nrows, ncols, figsize=(3.8 * ncols, 3.2 * nrows), squeeze=False, constrained_layout=True
-    )
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.5")
-    for i, ax in enumerate(axs.flat):
-        if i >= k:
-            ax.axis("off")
-            continue
-        im = ax.imshow(
-            np.ma.masked_invalid(data[i]), cmap=cmap, extent=extent, interpolation="nearest"
-        )
+    def draw(fig, ax, img, extent, cmap):
+        """One map with its colorbar."""
+        im = ax.imshow(np.ma.masked_invalid(img), cmap=cmap, extent=extent,
+                       interpolation="nearest")
         fig.colorbar(im, ax=ax, shrink=0.85)
-        ax.set_title(f"map {i}")
-        ax.set_xlabel(_axis_label(axes[0], "x"))
-        ax.set_ylabel(_axis_label(axes[1], "y"))
-    fig.suptitle("Maps (loadings)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+
+    _save_image_grid(loadings, path, "viridis", 3.8, "Maps (loadings)", draw, ("map", "x", "y"))
 
 
 def plot_convergence(history, path):

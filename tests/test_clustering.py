@@ -9,29 +9,10 @@ from stemnmf_hs.clustering import (
     cluster_components,
     merge_components,
 )
-from stemnmf_hs.data._simulate import CRYSTAL_G_VECTORS, amorphous_pattern, spot_pattern
+from _patterns import CENTER, SHAPE, cosine, crystal
+
+from stemnmf_hs.data._simulate import CRYSTAL_G_VECTORS, amorphous_pattern
 from stemnmf_hs.similarity import polar_cross_correlation
-
-SHAPE = (96, 96)
-CENTER = (48.0, 48.0)
-
-
-def _rot_vec(v, deg):
-    t = np.deg2rad(deg)
-    x, y = v
-    return (x * np.cos(t) + y * np.sin(t), -x * np.sin(t) + y * np.cos(t))
-
-
-def crystal(deg=0.0, g=CRYSTAL_G_VECTORS[2]):
-    return spot_pattern(
-        shape=SHAPE, g1=_rot_vec(g[0], deg), g2=_rot_vec(g[1], deg), center=CENTER,
-        max_radius=44.0, dtype=np.float64,
-    )
-
-
-def _cos(a, b):
-    a, b = np.ravel(a), np.ravel(b)
-    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +67,8 @@ def test_merged_average_matches_crystal(components):
     labels, _ = cluster_components(sim, n_clusters=3)
     merged, mmaps = merge_components(diff, maps, labels, rot, CENTER, SHAPE)
     assert merged.shape == (3, 96, 96) and mmaps.shape == (3, 6, 7)
-    assert _cos(merged[0], diff[0]) > 0.95
-    assert _cos(diff[1], diff[0]) < 0.5  # a plain average would blur A
+    assert cosine(merged[0], diff[0]) > 0.95
+    assert cosine(diff[1], diff[0]) < 0.5  # a plain average would blur A
     np.testing.assert_allclose(merged[1], diff[2])
     np.testing.assert_allclose(merged[2], diff[3])
     np.testing.assert_allclose(mmaps[0], maps[0] + maps[1])
@@ -95,7 +76,7 @@ def test_merged_average_matches_crystal(components):
     # reference chosen by weight: A at 40 deg
     merged40, _ = merge_components(diff.reshape(4, -1), maps, labels, rot, CENTER, SHAPE,
                                    weights=[1.0, 2.0, 1.0, 1.0])
-    assert _cos(merged40[0], diff[1]) > 0.95
+    assert cosine(merged40[0], diff[1]) > 0.95
 
 
 def test_merge_with_masked_rows_and_zero_weights(components):
@@ -105,7 +86,7 @@ def test_merge_with_masked_rows_and_zero_weights(components):
     labels = np.array([0, 0, 1, 2])
     merged, _ = merge_components(diff[:, ~mask], maps, labels, rot, CENTER,
                                  signal_mask=mask, weights=np.zeros(4))
-    assert np.all(np.isfinite(merged)) and _cos(merged[0], diff[0]) > 0.95
+    assert np.all(np.isfinite(merged)) and cosine(merged[0], diff[0]) > 0.95
 
 
 def test_zero_patterns_give_no_nan():

@@ -126,9 +126,9 @@ def test_methods_need_a_decomposition():
     s = scan_signal(np.ones((4, 4, 8, 8), np.float32))
     with pytest.raises(ValueError, match="no decomposition yet"):
         s.get_weight_ratio_map()
+    s.decomposition(algorithm="constrained_nmf", output_dimension=2, n_restarts=1,
+                    max_iter=5, print_info=False, show_progressbar=False)
     with pytest.raises(TypeError, match="source must be"):
-        s.decomposition(algorithm="constrained_nmf", output_dimension=2, n_restarts=1,
-                        max_iter=5, print_info=False, show_progressbar=False)
         s.get_component_map(source="clusters")
 
 

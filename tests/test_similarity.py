@@ -3,34 +3,11 @@
 import numpy as np
 import pytest
 
-from stemnmf_hs.data._simulate import CRYSTAL_G_VECTORS, amorphous_pattern, spot_pattern
+from _patterns import CENTER, G_SQUARE, SHAPE, cosine, crystal
+
+from stemnmf_hs.data._simulate import amorphous_pattern
 from stemnmf_hs.polar import polar_transform
 from stemnmf_hs.similarity import cosine_similarity, polar_cross_correlation, rotate_patterns
-
-SHAPE = (96, 96)
-CENTER = (48.0, 48.0)
-G_OBLIQUE = CRYSTAL_G_VECTORS[2]  # only Friedel (2-fold) symmetry
-G_SQUARE = CRYSTAL_G_VECTORS[1]
-
-
-def _rot_vec(v, deg):
-    """Rotate an [x, y] pixel vector counter-clockwise *as displayed* (y = row, down)."""
-    t = np.deg2rad(deg)
-    x, y = v
-    return (x * np.cos(t) + y * np.sin(t), -x * np.sin(t) + y * np.cos(t))
-
-
-def crystal(deg=0.0, g=G_OBLIQUE):
-    """Spot pattern of a lattice rotated analytically by ``deg`` (CCW on screen)."""
-    return spot_pattern(
-        shape=SHAPE, g1=_rot_vec(g[0], deg), g2=_rot_vec(g[1], deg), center=CENTER,
-        max_radius=44.0, dtype=np.float64,
-    )
-
-
-def _cos(a, b):
-    a, b = np.ravel(a), np.ravel(b)
-    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
 def _mod180(a):
@@ -62,8 +39,8 @@ def test_polar_phi_convention_and_rotation_is_roll():
     # rotating the pattern by +t (CCW on screen) rolls its polar image by +t
     a, b = crystal(0), crystal(36)
     pa, pb = polar_transform(np.stack([a, b]), center=CENTER)
-    assert _cos(np.roll(pa, 36, axis=-1), pb) > 0.98
-    assert _cos(np.roll(pa, -36, axis=-1), pb) < 0.5
+    assert cosine(np.roll(pa, 36, axis=-1), pb) > 0.98
+    assert cosine(np.roll(pa, -36, axis=-1), pb) < 0.5
 
 
 def test_polar_mask_and_outside_samples_get_zero_weight():
@@ -119,12 +96,12 @@ def test_rotate_patterns_convention_about_arbitrary_centre():
     assert np.unravel_index(np.argmax(out), SHAPE) == (42, 40)  # 10 px *up* on screen
     # matches an analytic rotation of the lattice; the opposite sense does not
     a = crystal(0)
-    assert _cos(rotate_patterns(a, 25.0, CENTER), crystal(25)) > 0.97
-    assert _cos(rotate_patterns(a, -25.0, CENTER), crystal(25)) < 0.5
+    assert cosine(rotate_patterns(a, 25.0, CENTER), crystal(25)) > 0.97
+    assert cosine(rotate_patterns(a, -25.0, CENTER), crystal(25)) < 0.5
     # vectorized stack with one angle per pattern
     stack = rotate_patterns(np.stack([a, a]).astype(np.float32), [25.0, -25.0], CENTER)
     assert stack.dtype == np.float32
-    assert _cos(stack[0], crystal(25)) > 0.97 and _cos(stack[1], crystal(-25)) > 0.97
+    assert cosine(stack[0], crystal(25)) > 0.97 and cosine(stack[1], crystal(-25)) > 0.97
 
 
 def test_rotate_patterns_errors():
@@ -157,8 +134,8 @@ def test_rotated_copies_similar_and_angle_recovered(rotated_set):
 @pytest.mark.parametrize("j", [1, 2])  # 17 and 45 deg (90 deg is ambiguous under Friedel)
 def test_rotation_sign_convention(rotated_set, j):
     _, stack, _, rot = rotated_set
-    good = _cos(rotate_patterns(stack[j], rot[0, j], CENTER), stack[0])
-    bad = _cos(rotate_patterns(stack[j], -rot[0, j], CENTER), stack[0])
+    good = cosine(rotate_patterns(stack[j], rot[0, j], CENTER), stack[0])
+    bad = cosine(rotate_patterns(stack[j], -rot[0, j], CENTER), stack[0])
     assert good > 0.95 and good > bad + 0.3
 
 
@@ -195,7 +172,7 @@ def test_cosine_low_on_rotated_copies(rotated_set):
     np.testing.assert_allclose(cos, cos.T)
     np.testing.assert_allclose(np.diag(cos), 1.0)
     assert cos[0, 1:4].max() < 0.5 < sim[0, 1:4].min()
-    np.testing.assert_allclose(cos[0, 4], _cos(stack[0], stack[4]), rtol=1e-10)
+    np.testing.assert_allclose(cos[0, 4], cosine(stack[0], stack[4]), rtol=1e-10)
 
 
 def test_zero_patterns_give_no_nan():
