@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 
 from ..polar import RingBinning
 from ._constraints import continuity_projection, resolve_map_kernel, smooth_maps
+from ._data import DaskData, InMemoryData, sketch
 
 __all__ = ["ConstrainedNMF"]
 
@@ -47,24 +48,24 @@ def _batched_gram_inverse(gram):
     return np.linalg.inv(g)
 
 
-def _products_with_data_t(X, maps):
-    """``maps^T X`` for all restarts in one GEMM: ``(R, k, n_features)``.
+def _products_with_data_t(data, maps):
+    """``maps^T X`` for all restarts in one product: ``(R, k, n_features)``.
 
-    Parameters: ``X`` ``(N, F)``; ``maps`` ``(R, N, k)``.
+    Parameters: ``data`` solver data ``(N, F)`` (see ``_data.py``); ``maps`` ``(R, N, k)``.
     """
     R, N, k = maps.shape
     mt = maps.transpose(0, 2, 1).reshape(R * k, N)
-    return (mt @ X).reshape(R, k, -1)
+    return data.left(mt).reshape(R, k, -1)
 
 
-def _products_with_data(X, diffractions):
-    """``X D^T`` for all restarts in one GEMM: ``(R, N, k)``.
+def _products_with_data(data, diffractions):
+    """``X D^T`` for all restarts in one product: ``(R, N, k)``.
 
-    Parameters: ``X`` ``(N, F)``; ``diffractions`` ``(R, k, F)``.
+    Parameters: ``data`` solver data ``(N, F)``; ``diffractions`` ``(R, k, F)``.
     """
     R, k, F = diffractions.shape
-    xd = X @ diffractions.reshape(R * k, F).T  # (N, R*k)
-    return xd.reshape(X.shape[0], R, k).transpose(1, 0, 2)
+    xd = data.right(diffractions.reshape(R * k, F).T)  # (N, R*k)
+    return xd.reshape(xd.shape[0], R, k).transpose(1, 0, 2)
 
 
 def _update_diffractions_als(MtX, MtM):
@@ -111,22 +112,23 @@ def _squared_error(X2, M, XDt, D, DDt=None):
     return np.maximum(X2 - 2.0 * cross + quad, 0.0)
 
 
-def _nnls_maps(X, components, n_iter=300):
-    """Non-negative least-squares maps of ``X`` on fixed diffractions.
+def _nnls_maps(XDt, components, n_iter=300):
+    """Non-negative least-squares maps on fixed diffractions, from ``X D^T``.
 
     Accelerated projected gradient (FISTA, Beck & Teboulle 2009) started from the clipped
-    least-squares solution, vectorized over all samples.
+    least-squares solution, vectorized over all samples; needs the data only through
+    ``X D^T``.
 
-    Parameters: ``X`` ``(N, F)``, ``components`` ``(k, F)``.  Returns ``(N, k)``.
+    Parameters: ``XDt`` ``(N, k)`` (``X @ components.T``), ``components`` ``(k, F)``.
+    Returns ``(N, k)``.
     """
     G = components @ components.T
-    XDt = X @ components.T
-    Ginv = _batched_gram_inverse(G[None])[0].astype(X.dtype)
+    Ginv = _batched_gram_inverse(G[None])[0].astype(XDt.dtype)
     M = np.maximum(XDt @ Ginv, 0)
     lipschitz = float(np.linalg.eigvalsh(G.astype(np.float64)).max())
     if lipschitz <= 0:
         return np.zeros_like(XDt)
-    step = np.float32(1.0 / lipschitz).astype(X.dtype)
+    step = np.float32(1.0 / lipschitz).astype(XDt.dtype)
     Y, t = M.copy(), 1.0
     for _ in range(n_iter):
         M_new = np.maximum(Y - step * (Y @ G - XDt), 0)
@@ -196,8 +198,20 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Early stop when, for every restart, the L1 norms of the changes of the diffractions
         and of the maps relative to their L1 norms both fall below ``tol`` (the paper's Fig. 7
         convergence quantities).  ``0`` runs exactly ``max_iter`` iterations.
+    compression : {"auto"} or int or None, default None
+        ``None``: the iterations use the data themselves (exact mode; with a dask array,
+        two streamed passes per iteration).  An int ``l``: the iterations use a rank-``l``
+        randomized sketch ``X ~= Q B`` computed once (Halko, Martinsson & Tropp 2011,
+        Algorithm 4.4; the compressed NMF of Tepper & Sapiro 2016), ``2 + 2 *
+        power_iterations`` passes over the data, after which every iteration costs
+        ``O((n_samples + n_features) * l * k)`` instead of ``O(n_samples * n_features * k)``.
+        ``[.]_W`` and ``[.]_H`` still act on the full-size diffractions and maps, and the
+        kept restart's maps and ``reconstruction_err_`` come from one exact pass over the
+        data.  ``"auto"``: ``l = min(2 k + 10, n_samples, n_features)``.
+    power_iterations : int, default 2
+        Power (subspace) iterations of the sketch; ignored when ``compression=None``.
     random_state : int, RandomState instance or None, default None
-        Seed of the random initial maps (paper step 2).
+        Seed of the random initial maps (paper step 2) and of the sketch.
     show_progressbar : bool, default False
         Show a progress bar over iterations.
 
@@ -218,7 +232,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         norms ``||W(i+1) - W(i)||_1`` and ``||H(i+1) - H(i)||_1`` (paper step 7, Fig. 7;
         ``nan`` at the first iteration).
     restart_errors_ : numpy.ndarray
-        ``(n_restarts,)`` final Frobenius errors of every restart.
+        ``(n_restarts,)`` final Frobenius errors of every restart (in compressed mode against
+        the sketch, except the kept one, which is against the data).
+    sketch_rank_ : int or None
+        Rank ``l`` of the sketch in compressed mode, ``None`` in exact mode.
     n_features_in_ : int
         Number of features seen in ``fit``.
 
@@ -226,11 +243,19 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     ------
     ValueError
         From ``fit``: negative or non-finite values, ``n_components`` larger than
-        ``min(n_samples, n_features)``, a constraint without the shape it needs, or shapes
-        and masks that do not match ``X``.
+        ``min(n_samples, n_features)``, a constraint without the shape it needs, shapes
+        and masks that do not match ``X``, a sketch rank below ``n_components`` or above
+        ``min(n_samples, n_features)``, or ``init_maps`` of the wrong shape.
 
     Notes
     -----
+    ``X`` may be a dask array (``(n_samples, n_features)``, chunked along ``n_samples``): the
+    fit then streams the chunks on every product with the data and never holds the whole
+    matrix, on whatever dask scheduler is active (a ``dask.distributed.Client`` included);
+    the maps ``(n_samples, k)`` and diffractions ``(k, n_features)`` of every restart are
+    held in memory.  The same seed gives the same result as on the in-memory array, up to
+    float32 summation order.
+
     Implements Kimoto, Uesugi, Harano, Kikkawa, Cretu, Shibazaki, Shiga & Togo, "Nonnegative
     matrix factorization incorporating domain specific constraints for four dimensional
     scanning transmission electron microscopy", Sci. Rep. 15, 39143 (2025): "Protocol of
@@ -267,6 +292,9 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "n_restarts": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "compression": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"),
+                        None],
+        "power_iterations": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "show_progressbar": ["boolean"],
     }
@@ -291,6 +319,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         n_restarts=10,
         max_iter=500,
         tol=1e-4,
+        compression=None,
+        power_iterations=2,
         random_state=None,
         show_progressbar=False,
     ):
@@ -311,6 +341,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.n_restarts = n_restarts
         self.max_iter = max_iter
         self.tol = tol
+        self.compression = compression
+        self.power_iterations = power_iterations
         self.random_state = random_state
         self.show_progressbar = show_progressbar
 
@@ -321,9 +353,9 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return tags
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self, X):
-        """Cross-parameter rules; returns ``(k, project_w, project_h)``."""
-        n_samples, n_features = X.shape
+    def _check_params(self, shape):
+        """Cross-parameter rules for data of ``shape``; returns ``(k, project_w, project_h)``."""
+        n_samples, n_features = shape
         k = n_features if self.n_components is None else int(self.n_components)
         if k > min(n_samples, n_features):
             raise ValueError(
@@ -335,15 +367,35 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         project_h = _make_map_projection(self, n_samples)
         return k, project_w, project_h
 
+    def _sketch_rank(self, k, shape):
+        """Sketch rank ``l`` of ``compression`` (``None`` in exact mode)."""
+        if self.compression is None:
+            return None
+        limit = min(shape)
+        if self.compression == "auto":
+            return min(2 * k + 10, limit)
+        rank = int(self.compression)
+        if not k <= rank <= limit:
+            raise ValueError(
+                f"compression={rank} is not a usable sketch rank: it must lie between "
+                f"n_components={k} and min(n_samples, n_features)={limit}. Use "
+                "compression='auto' (2k + 10) or None for the exact mode."
+            )
+        return rank
+
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, init_maps=None):
         """Learn the diffractions (and maps) of ``X``.
 
         Parameters
         ----------
-        X : array_like
+        X : array_like or dask.array.Array
             ``(n_samples, n_features)`` non-negative data, one unfolded pattern per row.
         y : Ignored
+        init_maps : array_like, optional
+            ``(n_samples, n_components)`` non-negative maps to start the first restart from
+            (a warm start, e.g. from a fit with fewer components); the other restarts start
+            from random maps.
 
         Returns
         -------
@@ -354,18 +406,22 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ValueError
             See the class docstring.
         """
-        self.fit_transform(X)
+        self.fit_transform(X, init_maps=init_maps)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, init_maps=None):
         """Learn the factorization of ``X`` and return its maps.
 
         Parameters
         ----------
-        X : array_like
-            ``(n_samples, n_features)`` non-negative data, one unfolded pattern per row.
+        X : array_like or dask.array.Array
+            ``(n_samples, n_features)`` non-negative data, one unfolded pattern per row.  A
+            dask array is streamed chunk by chunk (chunk it along ``n_samples``) and is
+            never loaded whole.
         y : Ignored
+        init_maps : array_like, optional
+            ``(n_samples, n_components)`` non-negative initial maps of the first restart.
 
         Returns
         -------
@@ -378,12 +434,30 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ValueError
             See the class docstring.
         """
-        X = validate_data(self, X, dtype=np.float32, order="C")
-        check_non_negative(X, "ConstrainedNMF (input X)")
-        k, project_w, project_h = self._check_params(X)
+        if _is_dask(X):
+            data = DaskData(_check_dask_input(X, "ConstrainedNMF (input X)"))
+            self.n_features_in_ = data.shape[1]
+        else:
+            X = validate_data(self, X, dtype=np.float32, order="C")
+            check_non_negative(X, "ConstrainedNMF (input X)")
+            data = InMemoryData(X)
+        return self._fit_data(data, init_maps)
+
+    def _fit_data(self, data, init_maps=None):
+        """Fit on validated solver data (``_data.InMemoryData`` / ``DaskData``)."""
+        k, project_w, project_h = self._check_params(data.shape)
+        if init_maps is not None:
+            init_maps = np.asarray(init_maps, dtype=np.float32)
+            if init_maps.shape != (data.shape[0], k) or not np.isfinite(init_maps).all():
+                raise ValueError(
+                    f"init_maps must be finite with shape (n_samples, n_components) = "
+                    f"{(data.shape[0], k)}; got shape {init_maps.shape}."
+                )
+        rank = self._sketch_rank(k, data.shape)
         rng = check_random_state(self.random_state)
+        work = data if rank is None else sketch(data, rank, self.power_iterations, rng)
         maps, components, info = _fit_batched(
-            X,
+            work,
             k,
             n_restarts=self.n_restarts,
             solver=self.solver,
@@ -394,6 +468,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             rng=rng,
             show_progressbar=self.show_progressbar,
             polish_maps=self.map_constraint is None,
+            init_maps=init_maps,
         )
         self.components_ = components
         self.n_components_ = k
@@ -401,6 +476,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.reconstruction_err_ = info["error"]
         self.restart_errors_ = info["restart_errors"]
         self.history_ = info["history"]
+        self.sketch_rank_ = rank
         return maps
 
     def transform(self, X):
@@ -411,13 +487,13 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array_like
+        X : array_like or dask.array.Array
             ``(n_samples, n_features)`` non-negative data.
 
         Returns
         -------
-        numpy.ndarray
-            ``(n_samples, n_components)`` float32 maps.
+        numpy.ndarray or dask.array.Array
+            ``(n_samples, n_components)`` float32 maps (lazy for a dask ``X``).
 
         Raises
         ------
@@ -425,9 +501,21 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             On negative or non-finite values or a feature count other than in ``fit``.
         """
         check_is_fitted(self)
+        if _is_dask(X):
+            X = _check_dask_input(X, "ConstrainedNMF.transform (input X)")
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but ConstrainedNMF is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            X = DaskData(X).X
+            return X.map_blocks(
+                _chunk_nnls_maps, self.components_,
+                chunks=(X.chunks[0], (self.components_.shape[0],)), dtype=np.float32,
+            )
         X = validate_data(self, X, dtype=np.float32, order="C", reset=False)
         check_non_negative(X, "ConstrainedNMF.transform (input X)")
-        return _nnls_maps(X, self.components_)
+        return _nnls_maps(X @ self.components_.T, self.components_)
 
     def inverse_transform(self, X):
         """Patterns reconstructed from maps.
@@ -449,6 +537,57 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     @property
     def _n_features_out(self):
         return self.components_.shape[0]
+
+
+def _chunk_nnls_maps(x, components):
+    """Maps of one chunk of patterns (runs on the dask workers)."""
+    x = x.astype(np.float32, copy=False)
+    return _nnls_maps(x @ components.T, components)
+
+
+def _check_dask_input(X, name):
+    """Shape and dtype checks of a dask data matrix, and one streamed value check.
+
+    Unsigned-integer data need no pass; float or signed data are checked for non-finite and
+    negative values in a single pass before the fit.
+
+    Raises
+    ------
+    ValueError
+        On a shape other than 2D, a non-real dtype, NaN/inf or negative values.
+    """
+    import dask
+
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2D (n_samples, n_features); got shape {X.shape}.")
+    if X.dtype.kind not in "uifb":
+        raise ValueError(f"{name} must hold real numbers; got dtype {X.dtype}.")
+    if X.dtype.kind in "ub":
+        return X
+    if X.dtype.kind == "f":
+        n_bad, vmin = dask.compute((~_da_isfinite(X)).sum(), X.min())
+    else:
+        n_bad, vmin = 0, dask.compute(X.min())[0]
+    if int(n_bad):
+        raise ValueError(f"{name} holds {int(n_bad)} NaN or infinite value(s).")
+    if float(vmin) < 0:
+        raise ValueError(f"Negative values in data passed to {name} (minimum {vmin:g}).")
+    return X
+
+
+def _da_isfinite(X):
+    """``dask.array.isfinite`` (imported lazily)."""
+    import dask.array as da
+
+    return da.isfinite(X)
+
+
+def _is_dask(X):
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover - dask is a dependency
+        return False
+    return isinstance(X, da.Array)
 
 
 def _make_diffraction_projection(est, n_features):
@@ -516,7 +655,7 @@ def _progress(iterable, show):
 
 
 def _fit_batched(
-    X,
+    data,
     k,
     *,
     n_restarts,
@@ -528,13 +667,14 @@ def _fit_batched(
     rng,
     show_progressbar=False,
     polish_maps=False,
+    init_maps=None,
 ):
     """Run every restart of the protocol together; keep the best (paper steps 2-9).
 
     Parameters
     ----------
-    X : numpy.ndarray
-        ``(N, F)`` float32 data.
+    data : InMemoryData, DaskData or SketchedData
+        ``(N, F)`` float32 data, seen only through its two products (``_data.py``).
     k : int
         Number of components.
     project_w, project_h : callable
@@ -542,6 +682,9 @@ def _fit_batched(
     polish_maps : bool
         Replace the kept maps by the exact non-negative least-squares maps on the final
         diffractions (only meaningful without a map constraint).
+    init_maps : numpy.ndarray, optional
+        ``(N, k)`` non-negative initial maps for the first restart (a warm start); the other
+        restarts start from random maps.
 
     Returns
     -------
@@ -550,15 +693,24 @@ def _fit_batched(
     components : numpy.ndarray
         ``(k, F)`` float32, unit sum, sorted by decreasing map L2 norm (step 9).
     info : dict
-        ``n_iter``, ``error``, ``restart_errors``, ``history``.
+        ``n_iter``, ``error`` (against the full data), ``restart_errors`` (against ``data``,
+        i.e. the sketch in compressed mode), ``history``.
+
+    Notes
+    -----
+    With sketched data the iterations run against ``Q B``; the kept restart then gets one
+    exact update of its maps from the full data (one pass), so its maps, the constraints and
+    the reported error all refer to the full data.
     """
-    N, F = X.shape
+    N, F = data.shape
     R = n_restarts
-    dtype = X.dtype
-    X2 = float(np.einsum("ij,ij->", X, X, dtype=np.float64))
-    scale = np.sqrt(max(float(X.mean(dtype=np.float64)), _EPS) / k)
+    dtype = np.dtype(np.float32)
+    X2, mean = data.stats()
+    scale = np.sqrt(max(mean, _EPS) / k)
     # Step 2: non-negative random maps for every restart.
     M = (rng.random_sample((R, N, k)) * scale).astype(dtype)
+    if init_maps is not None:
+        M[0] = np.maximum(np.asarray(init_maps, dtype=dtype), 0)
     D = None
     if solver == "mu":
         D = (rng.random_sample((R, k, F)) * scale).astype(dtype)
@@ -567,31 +719,34 @@ def _fit_batched(
 
     def _apply_h(M_):
         # (R, N, k) -> (R * k, N) stack of maps for [.]_H, and back.
-        flat = M_.transpose(0, 2, 1).reshape(R * k, N)
-        return project_h(flat).reshape(R, k, N).transpose(0, 2, 1)
+        r = M_.shape[0]
+        flat = M_.transpose(0, 2, 1).reshape(r * k, N)
+        return np.ascontiguousarray(project_h(flat).reshape(r, k, N).transpose(0, 2, 1))
+
+    def _update_maps(M_, XDt, DDt):
+        if solver == "als":
+            return _apply_h(_update_maps_als(XDt, DDt))
+        return _apply_h(_update_maps_mu(M_, XDt, DDt))
 
     hist = np.full((max_iter, 3, R), np.nan)
     n_iter = 0
     for it in _progress(range(max_iter), show_progressbar):
         # Steps 3-4: diffractions, [.]_W, unit-sum normalization.
-        MtX = _products_with_data_t(X, M)
+        MtX = _products_with_data_t(data, M)
         MtM = M.transpose(0, 2, 1) @ M
         if solver == "als":
             D_new = _update_diffractions_als(MtX, MtM)
         else:
             D_new = _update_diffractions_mu(D, MtX, MtM)
+        del MtX
         D_new = project_w(D_new.reshape(R * k, F)).reshape(R, k, F)
         D_new, norms = _normalize_diffractions(D_new)
         if solver == "mu":  # keep the product unchanged by the normalization
             M = M * norms[:, None, :].astype(dtype)
         # Steps 5-6: maps and [.]_H.
-        XDt = _products_with_data(X, D_new)
+        XDt = _products_with_data(data, D_new)
         DDt = D_new @ D_new.transpose(0, 2, 1)
-        if solver == "als":
-            M_new = _update_maps_als(XDt, DDt)
-        else:
-            M_new = _update_maps_mu(M, XDt, DDt)
-        M_new = np.ascontiguousarray(_apply_h(M_new))
+        M_new = _update_maps(M, XDt, DDt)
         # Step 7: MSE and L1 norms of the changes.
         err = _squared_error(X2, M_new, XDt, D_new, DDt)
         hist[it, 0] = err / (N * F)
@@ -611,13 +766,23 @@ def _fit_batched(
     # Step 8: keep the best restart by final error.
     best = int(np.argmin(err))
     M_best, D_best = M[best], D[best]
-    if polish_maps:
+    restart_errors = np.sqrt(err)
+    exact = data.exact
+    if polish_maps or exact is not data:
         # Without [.]_H the clipped least-squares maps only approximate the non-negative
-        # least-squares maps on the final diffractions; finish them exactly, so that
-        # fit_transform(X) == transform(X).
-        M_best = _nnls_maps(X, D_best)
-        err[best] = _squared_error(X2, M_best[None], _products_with_data(X, D_best[None]),
-                                   D_best[None])[0]
+        # least-squares maps on the final diffractions: finish them exactly, so that
+        # fit_transform(X) == transform(X).  A sketched fit takes its last map update from
+        # the full data.  Either way one exact product X D^T.
+        XDt = _products_with_data(exact, D_best[None])
+        DDt = D_best[None] @ D_best[None].transpose(0, 2, 1)
+        if polish_maps:
+            M_best = _nnls_maps(XDt[0], D_best)
+        else:
+            M_best = _update_maps(M_best[None], XDt, DDt)[0]
+        err_best = _squared_error(exact.stats()[0], M_best[None], XDt, D_best[None], DDt)[0]
+    else:
+        err_best = err[best]
+    restart_errors[best] = np.sqrt(err_best)
     # Step 9: sort by the L2 norm of the maps.
     order = np.argsort(-np.linalg.norm(M_best.astype(np.float64), axis=0), kind="stable")
     history = {
@@ -627,8 +792,8 @@ def _fit_batched(
     }
     info = {
         "n_iter": n_iter,
-        "error": float(np.sqrt(err[best])),
-        "restart_errors": np.sqrt(err),
+        "error": float(np.sqrt(err_best)),
+        "restart_errors": restart_errors,
         "history": history,
     }
     return (

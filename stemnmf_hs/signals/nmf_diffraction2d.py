@@ -17,6 +17,7 @@ from pyxem.signals import Diffraction2D, LazyDiffraction2D
 from ..decomposition import ConstrainedNMF
 from ..polar import default_center
 from ._components import ClusterResult, ComponentAnalysisMixin
+from ._preprocessing import PreprocessingMixin
 
 __all__ = ["NMFDiffraction2D", "LazyNMFDiffraction2D", "ClusterResult"]
 
@@ -33,7 +34,7 @@ def _is_constrained(algorithm):
     )
 
 
-class NMFDiffraction2D(ComponentAnalysisMixin, Diffraction2D):
+class NMFDiffraction2D(PreprocessingMixin, ComponentAnalysisMixin, Diffraction2D):
     """4D-STEM scan (2 navigation + 2 signal dimensions) with constrained-NMF analysis.
 
     A pyxem :class:`~pyxem.signals.Diffraction2D` whose ``decomposition`` also accepts
@@ -86,8 +87,11 @@ class NMFDiffraction2D(ComponentAnalysisMixin, Diffraction2D):
             ``ConstrainedNMF`` parameters (``solver``, ``diffraction_constraint``,
             ``map_constraint``, ``map_kernel``, ``probe_fwhm``, ``scan_step``,
             ``outlier_factor``, ``ring_width``, ``n_restarts``, ``max_iter``, ``tol``,
-            ``random_state``) and HyperSpy's own keywords (``print_info``, ``return_info``,
-            ``reproject``, ...).  ``probe_fwhm`` is in the units of the navigation axes; the
+            ``compression``, ``power_iterations``, ``random_state``) and, in memory,
+            HyperSpy's own keywords (``print_info``, ``return_info``,
+            ``reproject``, ...); a lazy signal takes ``print_info`` and ``return_info``
+            only, since it streams the data (see :class:`LazyNMFDiffraction2D`).
+            ``probe_fwhm`` is in the units of the navigation axes; the
             scan step is then read from them unless given.
 
         Returns
@@ -134,9 +138,14 @@ class LazyNMFDiffraction2D(LazyDiffraction2D, NMFDiffraction2D):
     """Lazy (dask-backed) :class:`NMFDiffraction2D` for scans larger than memory.
 
     ``hs.load(..., lazy=True)`` of an ``nmf_diffraction`` file or ``s.as_lazy()`` gives one.
-    ``decomposition(algorithm="constrained_nmf", ...)`` validates lazily (one pass over the
-    data), then gathers the chunks once in float32 and fits in memory, so lazy and in-memory
-    results are identical.
+    ``decomposition(algorithm="constrained_nmf", ...)`` never loads the whole scan: it
+    validates lazily (one pass over the data, none for unsigned integers), then streams the
+    navigation chunks on every product with the data (two passes per iteration in exact
+    mode; ``2 + 2 * power_iterations`` passes for the sketch, then one, with
+    ``compression``).  Peak memory is a few chunks plus the maps and diffractions of every
+    restart.  The chunks are processed by the active dask scheduler, so with a
+    ``dask.distributed.Client`` they run on its workers.  The same seed gives the same
+    components as the in-memory decomposition, up to float32 summation order.
     """
 
     _lazy = True
@@ -230,9 +239,14 @@ def _constrained_decomposition(signal, parent, opts):
     est_kwargs.setdefault("random_state", None)
     estimator = ConstrainedNMF(**est_kwargs)
 
-    work = _working_copy(signal, clip_negative)
     return_info = bool(opts.pop("return_info", False))
     print_info = opts.pop("print_info", True)
+    if signal._lazy:
+        _lazy_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, opts,
+                            print_info)
+        _record_fit(signal, estimator)
+        return estimator if return_info else None
+    work = _working_copy(signal, clip_negative)
     # HyperSpy wants numpy masks in its axes order: it flattens the navigation mask after a
     # transpose and the signal mask as it is; these forms give the array-order masks.
     am = signal.axes_manager
@@ -250,6 +264,83 @@ def _constrained_decomposition(signal, parent, opts):
     signal.learning_results.__dict__.update(lr.__dict__)
     _record_fit(signal, estimator)
     return estimator if return_info else None
+
+
+def _lazy_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, opts,
+                        print_info):
+    """Out-of-core constrained NMF of a lazy scan: stream its chunks, fill learning_results.
+
+    The data are unfolded to a dask ``(n_positions, n_pixels)`` float32 matrix chunked along
+    the scan (the pattern axes in one chunk), the masked positions and pixels dropped, and
+    the estimator streams it (``ConstrainedNMF`` with a dask matrix).  Factors and loadings
+    are stored exactly as HyperSpy's own decomposition stores them (``nan`` where masked).
+    """
+    from hyperspy.learn._mva import _nan_expand_rows
+
+    given = {n: v for n, v in opts.items() if v is not _hs_default(n)}
+    if given:
+        raise ValueError(
+            f"decomposition(algorithm='{ALGORITHM}') on a lazy signal streams the data and "
+            f"does not support HyperSpy's options {sorted(given)}; leave them at their "
+            "defaults, or s.compute() first."
+        )
+    X, n_nav, n_sig = _lazy_matrix(signal, nav_mask, sig_mask, clip_negative)
+    estimator._validate_params()
+    estimator.n_features_in_ = X.shape[1]
+    from ..decomposition._data import DaskData
+
+    loadings = estimator._fit_data(DaskData(X))
+    factors = estimator.components_.T
+    lr = signal.learning_results
+    lr.decomposition_algorithm = ALGORITHM
+    lr.output_dimension = int(estimator.n_components_)
+    lr.poissonian_noise_normalized = False
+    lr.explained_variance = lr.explained_variance_ratio = None
+    lr.number_significant_components = None
+    lr.centre = lr.mean = lr.unmixing_matrix = lr.bss_algorithm = None
+    lr._object = estimator
+    lr.signal_mask = sig_mask
+    lr.navigation_mask = nav_mask
+    if sig_mask is not None:
+        factors = _nan_expand_rows(factors, sig_mask.ravel(), n_sig)
+    if nav_mask is not None:
+        loadings = _nan_expand_rows(loadings, nav_mask.ravel(), n_nav)
+    lr.factors = factors
+    lr.loadings = loadings
+    if print_info:
+        print(f"Decomposition info:\n  algorithm={ALGORITHM} (lazy, streamed)\n"
+              f"  output_dimension={lr.output_dimension}\n  estimator: {estimator!r}")
+
+
+def _hs_default(name):
+    """Default of HyperSpy's lazy ``decomposition`` keyword ``name``."""
+    from hyperspy._signals.lazy import LazySignal
+
+    param = inspect.signature(LazySignal.decomposition).parameters.get(name)
+    return None if param is None else param.default
+
+
+def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
+    """Dask ``(n_valid_positions, n_valid_pixels)`` float32 matrix of a lazy 4D scan.
+
+    Returns ``(X, n_positions, n_pixels)`` (the latter two before masking).  Nothing is
+    computed; the pattern axes end up in one chunk, the scan chunking is kept.
+    """
+    import dask.array as da
+
+    data = signal.data
+    ny, nx, sy, sx = data.shape
+    data = data.rechunk({2: -1, 3: -1})
+    X = da.reshape(data, (ny * nx, sy * sx), merge_chunks=True)
+    if nav_mask is not None:
+        X = X[~nav_mask.ravel()]
+    if sig_mask is not None:
+        X = X[:, ~sig_mask.ravel()]
+    if X.dtype != np.float32:
+        X = X.astype(np.float32)
+    if clip_negative:
+        X = da.maximum(X, 0)
+    return X, ny * nx, sy * sx
 
 
 def check_scan_dimensions(signal):
@@ -390,20 +481,19 @@ def _mask_array(mask, shape, name):
 
 
 def _working_copy(signal, clip_negative):
-    """An in-memory float32 signal whose decomposition cannot touch ``signal``'s data."""
+    """An in-memory float32 signal whose decomposition cannot touch ``signal``'s data.
+
+    Float32 data are shared through a view (HyperSpy's unfolding then copies nothing); other
+    dtypes get the one float32 copy the solver works on.
+    """
     data = signal.data
     if clip_negative:
-        data = data.clip(min=0) if signal._lazy else np.clip(data, 0, None)
+        data = np.clip(data, 0, None)
     if data.dtype != np.float32:
         data = data.astype(np.float32)
     elif data is signal.data:
-        data = data.view() if not signal._lazy else data
-    work = signal._deepcopy_with_new_data(data)
-    if signal._lazy:
-        # The constrained fit needs the maps on the whole scan (the smoothing couples
-        # neighbouring positions): gather the chunks once, in float32.
-        work.compute(show_progressbar=False)
-    return work
+        data = data.view()
+    return signal._deepcopy_with_new_data(data)
 
 
 def _record_fit(signal, estimator):

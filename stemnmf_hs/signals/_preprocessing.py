@@ -1,0 +1,265 @@
+"""Preprocessing methods of 4D-STEM scans: the scan mean filter and the noise level map.
+
+A mixin of :class:`~stemnmf_hs.signals.NMFDiffraction2D`: each method validates its input,
+calls :mod:`stemnmf_hs.preprocessing` on the data (numpy or dask) and returns a signal with
+the scan's calibrated axes (Cao et al., Digital Discovery 2025, "Impact of dataset filtering
+on NMF robustness" and Fig. 2).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import preprocessing
+
+__all__ = ["PreprocessingMixin"]
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def _check_lazy_output(lazy_output, lazy):
+    if lazy_output is None:
+        return bool(lazy)
+    return _check_bool(lazy_output, "lazy_output")
+
+
+def _quantity_units(signal):
+    """Units in parentheses at the end of ``metadata.Signal.quantity`` ("" when none)."""
+    quantity = signal.metadata.get_item("Signal.quantity", "")
+    match = re.search(r"\(([^()]*)\)\s*$", str(quantity))
+    return match.group(1) if match else ""
+
+
+class PreprocessingMixin:
+    """Preprocessing of a 4D-STEM scan before NMF (see the module docstring)."""
+
+    def mean_filter_navigation(
+        self, size=3, inplace=False, lazy_output=None, show_progressbar=None
+    ):
+        """Replace every pattern by the mean of its ``size x size`` scan neighbourhood.
+
+        The "mean function" preprocessing of Cao et al. 2025 (section "Impact of dataset
+        filtering on NMF robustness", Fig. 2): a ``size x size`` kernel slides across the
+        scan (navigation axes only; the patterns themselves are not blurred) and every
+        diffraction pattern becomes the average of the patterns around it, itself
+        included.  Averaging ``n`` patterns divides independent noise by ``sqrt(n)`` (3 for
+        the 3 x 3 kernel) at the cost of a spatial resolution of ``size`` scan steps.
+
+        At the scan border the mean is over the neighbours that exist (a normalized box
+        filter, the paper's "normalizing the sum of neighboring images"): 4 patterns at a
+        corner and 6 along an edge for ``size=3``, 9 inside.  Nothing is padded, so border
+        patterns are neither repeated nor mixed with zeros.
+
+        Parameters
+        ----------
+        size : int, default 3
+            Side of the square scan neighbourhood in probe positions: positive, odd and at
+            most the scan's shorter side (``size=1`` leaves the values unchanged).
+        inplace : bool, default False
+            If True, replace this signal's data and return ``None`` (HyperSpy convention);
+            otherwise return a new signal and leave this one untouched.
+        lazy_output : bool, optional
+            Whether the result is lazy (dask-backed).  Default: lazy if this signal is.  The
+            lazy filter is a :func:`dask.array.map_overlap` with ``size // 2`` ghost
+            positions on the scan axes, so it never loads the whole scan.
+        show_progressbar : bool, optional
+            Progress bar while a lazy scan is computed into memory (``lazy_output=False``
+            on a lazy signal); default HyperSpy's preference.  An in-memory filter is one
+            :func:`scipy.ndimage.uniform_filter1d` call per scan axis (no iteration).
+
+        Returns
+        -------
+        NMFDiffraction2D or LazyNMFDiffraction2D or None
+            ``(scan_x, scan_y | kx, ky)`` like this signal: same axes and calibration,
+            metadata, dtype float64 for float64 data and float32 otherwise (integer
+            counts included).  The title gets " (mean filter 3x3 over the scan)" and
+            ``metadata.Signal.mean_filter_navigation`` records ``size`` and the edge
+            handling.  The noise variance (``metadata.Signal.Noise_properties``), the
+            navigator and any decomposition describe the unfiltered data and are not
+            carried over (removed when ``inplace=True``, except the decomposition).
+            ``None`` when ``inplace=True``.
+
+        Raises
+        ------
+        ValueError
+            Before any computation: the signal does not have 2 navigation dimensions
+            (the scan), or ``size`` is not positive and odd or exceeds the scan.
+        TypeError
+            If ``size`` is not an integer, ``inplace``/``lazy_output`` are not booleans or
+            the data are not real.
+
+        See Also
+        --------
+        stemnmf_hs.preprocessing.mean_filter_navigation : the array function (numpy/dask).
+        get_noise_std : the noise level per pattern, to compare raw and filtered scans.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import hyperspy.api as hs
+        >>> rng = np.random.default_rng(0)
+        >>> s = hs.signals.Signal2D(rng.poisson(5.0, (10, 10, 16, 16)))
+        >>> s.set_signal_type("nmf_diffraction")
+        >>> sf = s.mean_filter_navigation(size=3)
+        >>> sf.data.dtype, sf.metadata.Signal.mean_filter_navigation.size
+        (dtype('float32'), 3)
+        >>> nsd_raw = s.get_noise_std(show_progressbar=False).data.mean()
+        >>> nsd_filtered = sf.get_noise_std(show_progressbar=False).data.mean()
+        >>> bool(nsd_filtered < nsd_raw)
+        True
+        """
+        am = self.axes_manager
+        if am.navigation_dimension != 2:
+            raise ValueError(
+                f"mean_filter_navigation averages over a 2D scan, but this signal has "
+                f"{am.navigation_dimension} navigation dimension(s) (shape "
+                f"{am.navigation_shape} | {am.signal_shape}). Squeeze length-1 scan axes "
+                "with s.squeeze() or make the scan axes the navigation axes with "
+                "s.transpose(signal_axes=2)."
+            )
+        scan_shape = tuple(am._navigation_shape_in_array)
+        size = preprocessing.check_filter_size(size, scan_shape)
+        inplace = _check_bool(inplace, "inplace")
+        lazy_output = _check_lazy_output(lazy_output, self._lazy)
+        preprocessing._output_dtype(self.data.dtype)  # refuses complex data up front
+
+        data = self.data
+        if lazy_output and not self._lazy:
+            import dask.array as da
+
+            sig_axes = {ax: -1 for ax in range(2, data.ndim)}
+            data = da.from_array(data, chunks={0: "auto", 1: "auto", **sig_axes})
+        filtered = preprocessing.mean_filter_navigation(data, size)
+
+        if inplace:
+            out = self
+            out.data = filtered
+            if out.metadata.has_item("Signal.Noise_properties"):
+                del out.metadata.Signal.Noise_properties
+            if out.metadata.has_item("_HyperSpy.navigator"):
+                del out.metadata._HyperSpy.navigator
+        else:
+            out = self._deepcopy_with_new_data(filtered)
+        title = out.metadata.General.title
+        note = f"mean filter {size}x{size} over the scan"
+        out.metadata.General.title = f"{title} ({note})" if title else note.capitalize()
+        out.metadata.set_item(
+            "Signal.mean_filter_navigation",
+            {"size": size, "edges": "mean over the in-scan neighbours (normalized)"},
+        )
+        if lazy_output and not out._lazy:  # in-memory signal, dask result
+            out._lazy = True
+            out._assign_subclass()
+        elif out._lazy and not lazy_output:
+            out.compute(show_progressbar=show_progressbar)
+        return None if inplace else out
+
+    def get_noise_std(self, method="rms", show_progressbar=None, lazy_output=None):
+        """Noise standard deviation (NSD) of every diffraction pattern, as a scan map.
+
+        The NSD of Cao et al. 2025 (section "Noise standard deviation (NSD) to quantify
+        noise influence in diffraction patterns", Fig. 2a and 2d) compares raw and
+        filtered scans: lower NSD, less noise for the NMF to fit.  The paper gives the
+        formula only in its Supplementary Algorithm SI_1 (not in the article text), so the
+        default is a standard estimator of the noise alone; see
+        :func:`stemnmf_hs.preprocessing.noise_std` for the formulas.
+
+        Parameters
+        ----------
+        method : {"rms", "mad", "std"}, default "rms"
+            ``"rms"``: root mean square of the finest-scale diagonal Haar wavelet
+            coefficients, ``sqrt(mean pixel noise variance)``; valid for Poisson counts and
+            insensitive to smooth signal.  ``"mad"``: Donoho & Johnstone's (1994) robust
+            ``median(|coefficient|) / 0.6745`` (as :func:`skimage.restoration.estimate_sigma`,
+            Haar wavelet); for Gaussian-like noise, quantized on low-count integer data.
+            ``"std"``: standard deviation of the pixel values about the pattern mean
+            (includes the diffraction contrast; the literal reading of the article text).
+        show_progressbar : bool, optional
+            Progress bar over the patterns (HyperSpy's ``map``); default HyperSpy's
+            preference.
+        lazy_output : bool, optional
+            Whether the map is lazy; default: lazy if this signal is.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D or LazySignal2D
+            ``(| scan_x, scan_y)``: the NSD of every pattern, in the units of the data
+            (e.g. electrons), on the scan's calibrated axes (a ``Signal1D`` for a line
+            scan, a one-value signal for a single pattern).  The overall NSD of the scan,
+            as a float:
+            ``float(nsd.data.mean())`` (lazy: ``float(nsd.data.mean().compute())``).
+            ``metadata.Signal.noise_std.method`` records the estimator.
+
+        Raises
+        ------
+        ValueError
+            Before any computation: an unknown ``method``, a signal that is not made of 2D
+            patterns, or patterns smaller than 2 x 2 pixels.
+        TypeError
+            If ``lazy_output`` is not a boolean.
+
+        See Also
+        --------
+        stemnmf_hs.preprocessing.noise_std : the estimators on arrays (numpy/dask).
+        mean_filter_navigation : the "mean function" filter that lowers the NSD.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import hyperspy.api as hs
+        >>> rng = np.random.default_rng(0)
+        >>> s = hs.signals.Signal2D(rng.normal(10.0, 2.0, (4, 5, 32, 32)))
+        >>> s.set_signal_type("nmf_diffraction")
+        >>> nsd = s.get_noise_std(show_progressbar=False)
+        >>> nsd.axes_manager.signal_shape
+        (5, 4)
+        >>> round(float(nsd.data.mean()), 1)
+        2.0
+        """
+        if method not in preprocessing.NOISE_STD_METHODS:
+            raise ValueError(
+                f"method={method!r} is not a noise estimator; choose one of "
+                f"{preprocessing.NOISE_STD_METHODS} (see stemnmf_hs.preprocessing.noise_std)."
+            )
+        am = self.axes_manager
+        if am.signal_dimension != 2:
+            raise ValueError(
+                f"get_noise_std needs 2D diffraction patterns as signal axes; this signal has "
+                f"{am.signal_dimension} signal dimension(s) (shape {am.navigation_shape} | "
+                f"{am.signal_shape}). Use s.transpose(signal_axes=2)."
+            )
+        if method != "std" and min(am.signal_shape) < 2:
+            raise ValueError(
+                f"The wavelet estimators need patterns of at least 2 x 2 pixels; these are "
+                f"{am.signal_shape}. Use method='std'."
+            )
+        lazy_output = _check_lazy_output(lazy_output, self._lazy)
+
+        nsd = self.map(
+            preprocessing.noise_std,
+            method=method,
+            inplace=False,
+            output_signal_size=(),
+            output_dtype=np.float64,
+            show_progressbar=show_progressbar,
+            lazy_output=lazy_output,
+        )
+        nsd.set_signal_type("")  # a map of the scan, not diffraction patterns
+        if nsd.axes_manager.navigation_dimension:
+            nsd = nsd.T
+        title = self.metadata.General.title
+        nsd.metadata.General.title = f"Noise standard deviation ({method})" + (
+            f" of {title}" if title else ""
+        )
+        units = _quantity_units(self)
+        nsd.metadata.set_item(
+            "Signal.quantity", "NSD" + (f" ({units})" if units else "")
+        )
+        nsd.metadata.set_item("Signal.noise_std", {"method": method})
+        return nsd
