@@ -6,10 +6,14 @@ wrap them in calibrated :class:`~stemnmf_hs.signals.NMFDiffraction2D` signals.
 
 from __future__ import annotations
 
+from ._mixture import CrystalMixture, simulate_crystal_mixture
 from ._simulate import SimulatedScan, amorphous_pattern, simulate_precipitates, spot_pattern
 
 __all__ = [
     "simulated_precipitates",
+    "simulated_crystal_mixture",
+    "simulate_crystal_mixture",
+    "CrystalMixture",
     "simulate_precipitates",
     "SimulatedScan",
     "amorphous_pattern",
@@ -71,6 +75,63 @@ def simulated_precipitates(seed=0, scan_step=1.0, pixel_size=0.01, noise=True, *
         pixel_size=pixel_size,
         center=truth.center,
         title="Simulated precipitates (Kimoto et al. 2025)",
+    )
+    s.metadata.set_item("Signal.quantity", "Intensity (electrons)")
+    return s, truth
+
+
+def simulated_crystal_mixture(n_crystals=5, seed=0, scan_step=1.0, pixel_size=0.01,
+                              noise=True, **kwargs):
+    """A scan with a known number of distinct diffractions, as a calibrated signal.
+
+    An amorphous matrix plus ``n_crystals`` random-lattice crystals with smooth blob maps
+    (:func:`simulate_crystal_mixture`): ``n_crystals + 1`` true components.
+
+    Parameters
+    ----------
+    n_crystals : int, default 5
+        Number of crystals.
+    seed : int, default 0
+        Seed of lattices, maps and noise.
+    scan_step : float, default 1.0
+        Scan step in nm.
+    pixel_size : float, default 0.01
+        Reciprocal pixel size in Å⁻¹ (signal axes zero at the pattern centre).
+    noise : bool, default True
+        Poisson-sample the counts.
+    **kwargs
+        ``scan_shape`` (default ``(58, 58)``), ``pattern_shape`` (``(128, 128)``),
+        ``electrons_per_pattern``, ``max_fraction``, ``dtype``.
+
+    Returns
+    -------
+    signal : NMFDiffraction2D
+        ``(nx, ny | px, py)`` counts; navigation axes in nm, signal axes in Å⁻¹.
+    truth : CrystalMixture
+        ``diffractions`` ``(n_crystals + 1, py, px)``, ``maps`` ``(n_crystals + 1, ny,
+        nx)`` in electrons, ``n_components``.
+
+    Raises
+    ------
+    ValueError
+        On impossible parameters (see :func:`simulate_crystal_mixture`).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulated_crystal_mixture
+    >>> s, truth = simulated_crystal_mixture(5, scan_shape=(20, 20), pattern_shape=(64, 64))
+    >>> truth.n_components, s.data.shape
+    (6, (20, 20, 64, 64))
+    """
+    from ..signals._build import scan_signal
+
+    truth = simulate_crystal_mixture(n_crystals=n_crystals, seed=seed, noise=noise, **kwargs)
+    s = scan_signal(
+        truth.data,
+        scan_step=scan_step,
+        pixel_size=pixel_size,
+        center=truth.center,
+        title=f"Simulated mixture of {n_crystals} crystals and an amorphous matrix",
     )
     s.metadata.set_item("Signal.quantity", "Intensity (electrons)")
     return s, truth

@@ -56,7 +56,9 @@ class InMemoryData:
 
     def abs_residual_mean(self, maps, components):
         """Mean ``|X - maps @ components|`` over all matrix elements (Cao et al.'s loss)."""
-        return float(np.abs(self.X - maps @ components).mean(dtype=np.float64))
+        from ..model_selection import k_component_loss
+
+        return k_component_loss(self.X, maps @ components)
 
     @property
     def exact(self):

@@ -17,6 +17,7 @@ from pyxem.signals import Diffraction2D, LazyDiffraction2D
 from ..decomposition import ConstrainedNMF
 from ..polar import default_center
 from ._components import ClusterResult, ComponentAnalysisMixin
+from ._estimate_k import NumberOfComponentsMixin
 from ._preprocessing import PreprocessingMixin
 
 __all__ = ["NMFDiffraction2D", "LazyNMFDiffraction2D", "ClusterResult"]
@@ -34,7 +35,9 @@ def _is_constrained(algorithm):
     )
 
 
-class NMFDiffraction2D(PreprocessingMixin, ComponentAnalysisMixin, Diffraction2D):
+class NMFDiffraction2D(
+    NumberOfComponentsMixin, PreprocessingMixin, ComponentAnalysisMixin, Diffraction2D
+):
     """4D-STEM scan (2 navigation + 2 signal dimensions) with constrained-NMF analysis.
 
     A pyxem :class:`~pyxem.signals.Diffraction2D` whose ``decomposition`` also accepts
@@ -169,76 +172,9 @@ def _hyperspy_decomposition(signal):
 
 def _constrained_decomposition(signal, parent, opts):
     """Validate, build the estimator, run HyperSpy's decomposition on a working copy."""
-    algorithm = opts.pop("algorithm")
-    k = opts.pop("output_dimension", None)
-    clip_negative = bool(opts.pop("clip_negative", False))
-    center = opts.pop("center", None)
-    show = opts.pop("show_progressbar", None)
-    nav_mask_in = opts.pop("navigation_mask", None)
-    sig_mask_in = opts.pop("signal_mask", None)
-    est_kwargs = {n: opts.pop(n) for n in list(opts) if n in _ESTIMATOR_PARAMS}
     hs_names = set(inspect.signature(parent).parameters) - {"kwargs"}
-    unknown = sorted(set(opts) - hs_names)
-    if unknown:
-        raise TypeError(
-            f"decomposition(algorithm='{ALGORITHM}') got unexpected keyword(s) {unknown}. "
-            f"ConstrainedNMF accepts {sorted(_ESTIMATOR_PARAMS - _GEOMETRY)}; HyperSpy "
-            f"accepts {sorted(hs_names)}."
-        )
-    given_geometry = sorted(_GEOMETRY & set(est_kwargs))
-    if given_geometry:
-        raise TypeError(
-            f"{given_geometry} are read from the signal's axes; give masks as "
-            "navigation_mask/signal_mask."
-        )
-    if opts.get("normalize_poissonian_noise"):
-        raise ValueError(
-            "normalize_poissonian_noise=True is not supported with the constrained NMF: the "
-            "continuity constraint needs diffractions in counts. Leave it False."
-        )
-
-    nav_shape, sig_shape = check_scan_dimensions(signal)
-    nav_mask = _mask_array(nav_mask_in, nav_shape, "navigation_mask")
-    sig_mask = _mask_array(sig_mask_in, sig_shape, "signal_mask")
-    n_pos = int(np.prod(nav_shape)) - (0 if nav_mask is None else int(nav_mask.sum()))
-    n_pix = int(np.prod(sig_shape)) - (0 if sig_mask is None else int(sig_mask.sum()))
-    if n_pos == 0 or n_pix == 0:
-        raise ValueError(
-            "The masks leave no data: "
-            f"{n_pos} probe positions and {n_pix} pattern pixels remain."
-        )
-    if isinstance(algorithm, ConstrainedNMF):
-        est = algorithm
-        if k is None:
-            k = est.n_components
-        est_kwargs = {**est.get_params(), **est_kwargs}
-    check_output_dimension(k, n_pos, n_pix)
-    check_values(signal, clip_negative)
-
-    if center is None and est_kwargs.get("center") is None:
-        center = calibrated_center(signal)
-    elif center is None:
-        center = est_kwargs["center"]
-    if est_kwargs.get("probe_fwhm") is not None and est_kwargs.get("scan_step") is None:
-        est_kwargs["scan_step"] = tuple(
-            float(ax.scale) for ax in signal.axes_manager.navigation_axes[::-1]
-        )
-    if show is None:
-        from hyperspy.defaults_parser import preferences
-
-        show = bool(preferences.General.show_progressbar)
-    est_kwargs.update(
-        n_components=int(k),
-        signal_shape=sig_shape,
-        navigation_shape=nav_shape,
-        signal_mask=sig_mask,
-        navigation_mask=nav_mask,
-        center=tuple(float(c) for c in center),
-        show_progressbar=show,
-    )
-    est_kwargs.setdefault("random_state", None)
-    estimator = ConstrainedNMF(**est_kwargs)
-
+    estimator, nav_mask, sig_mask, clip_negative = prepare_estimator(signal, opts, hs_names)
+    k = estimator.n_components
     return_info = bool(opts.pop("return_info", False))
     print_info = opts.pop("print_info", True)
     if signal._lazy:
@@ -320,6 +256,33 @@ def _hs_default(name):
     return None if param is None else param.default
 
 
+def solver_data(signal, nav_mask, sig_mask, clip_negative):
+    """The scan as solver data ``(n_valid_positions, n_valid_pixels)`` float32.
+
+    A lazy signal gives streamed :class:`~stemnmf_hs.decomposition._data.DaskData` (nothing
+    computed); an in-memory one :class:`~stemnmf_hs.decomposition._data.InMemoryData` holding
+    at most one float32 copy (none for unmasked float32 data, whose unfolding is a view).
+    """
+    from ..decomposition._data import DaskData, InMemoryData
+
+    if signal._lazy:
+        return DaskData(_lazy_matrix(signal, nav_mask, sig_mask, clip_negative)[0])
+    data = signal.data
+    ny, nx, sy, sx = data.shape
+    X = data.reshape(ny * nx, sy * sx)
+    if nav_mask is not None:
+        X = X[~nav_mask.ravel()]
+    if sig_mask is not None:
+        X = X[:, ~sig_mask.ravel()]
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if clip_negative:
+        if np.shares_memory(X, data):
+            X = np.maximum(X, 0)
+        else:
+            np.maximum(X, 0, out=X)
+    return InMemoryData(X)
+
+
 def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
     """Dask ``(n_valid_positions, n_valid_pixels)`` float32 matrix of a lazy 4D scan.
 
@@ -341,6 +304,106 @@ def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
     if clip_negative:
         X = da.maximum(X, 0)
     return X, ny * nx, sy * sx
+
+
+def prepare_estimator(signal, opts, allowed=(), k_max=None):
+    """Validate a constrained-NMF request on ``signal`` and build its estimator.
+
+    Pops from ``opts`` every keyword it uses (algorithm, output_dimension, clip_negative,
+    center, show_progressbar, the masks and the ``ConstrainedNMF`` parameters); what remains
+    must be in ``allowed`` (the caller's own keywords).
+
+    Parameters
+    ----------
+    signal : NMFDiffraction2D or LazyNMFDiffraction2D
+    opts : dict
+        Keywords of the call (modified).
+    allowed : collection of str
+        Other keyword names the caller accepts.
+    k_max : int, optional
+        Largest number of components that will be fitted (a sweep); default
+        ``output_dimension``.
+
+    Returns
+    -------
+    estimator : ConstrainedNMF
+        With the signal's geometry, centre and masks filled in.
+    nav_mask, sig_mask : numpy.ndarray or None
+        Array-order boolean masks, ``True`` = left out.
+    clip_negative : bool
+
+    Raises
+    ------
+    ValueError, TypeError
+        See :meth:`NMFDiffraction2D.decomposition`.
+    """
+    algorithm = opts.pop("algorithm", ALGORITHM)
+    k = opts.pop("output_dimension", None)
+    clip_negative = bool(opts.pop("clip_negative", False))
+    center = opts.pop("center", None)
+    show = opts.pop("show_progressbar", None)
+    nav_mask_in = opts.pop("navigation_mask", None)
+    sig_mask_in = opts.pop("signal_mask", None)
+    est_kwargs = {n: opts.pop(n) for n in list(opts) if n in _ESTIMATOR_PARAMS}
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"Unexpected keyword(s) {unknown} for the constrained NMF. "
+            f"ConstrainedNMF accepts {sorted(_ESTIMATOR_PARAMS - _GEOMETRY)}; this method "
+            f"also accepts {sorted(allowed)}."
+        )
+    given_geometry = sorted(_GEOMETRY & set(est_kwargs))
+    if given_geometry:
+        raise TypeError(
+            f"{given_geometry} are read from the signal's axes; give masks as "
+            "navigation_mask/signal_mask."
+        )
+    if opts.get("normalize_poissonian_noise"):
+        raise ValueError(
+            "normalize_poissonian_noise=True is not supported with the constrained NMF: the "
+            "continuity constraint needs diffractions in counts. Leave it False."
+        )
+
+    nav_shape, sig_shape = check_scan_dimensions(signal)
+    nav_mask = _mask_array(nav_mask_in, nav_shape, "navigation_mask")
+    sig_mask = _mask_array(sig_mask_in, sig_shape, "signal_mask")
+    n_pos = int(np.prod(nav_shape)) - (0 if nav_mask is None else int(nav_mask.sum()))
+    n_pix = int(np.prod(sig_shape)) - (0 if sig_mask is None else int(sig_mask.sum()))
+    if n_pos == 0 or n_pix == 0:
+        raise ValueError(
+            "The masks leave no data: "
+            f"{n_pos} probe positions and {n_pix} pattern pixels remain."
+        )
+    if isinstance(algorithm, ConstrainedNMF):
+        if k is None:
+            k = algorithm.n_components
+        est_kwargs = {**algorithm.get_params(), **est_kwargs}
+    check_output_dimension(k if k_max is None else k_max, n_pos, n_pix)
+    check_values(signal, clip_negative)
+
+    if center is None and est_kwargs.get("center") is None:
+        center = calibrated_center(signal)
+    elif center is None:
+        center = est_kwargs["center"]
+    if est_kwargs.get("probe_fwhm") is not None and est_kwargs.get("scan_step") is None:
+        est_kwargs["scan_step"] = tuple(
+            float(ax.scale) for ax in signal.axes_manager.navigation_axes[::-1]
+        )
+    if show is None:
+        from hyperspy.defaults_parser import preferences
+
+        show = bool(preferences.General.show_progressbar)
+    est_kwargs.update(
+        n_components=None if k is None else int(k),
+        signal_shape=sig_shape,
+        navigation_shape=nav_shape,
+        signal_mask=sig_mask,
+        navigation_mask=nav_mask,
+        center=tuple(float(c) for c in center),
+        show_progressbar=show,
+    )
+    est_kwargs.setdefault("random_state", None)
+    return ConstrainedNMF(**est_kwargs), nav_mask, sig_mask, clip_negative
 
 
 def check_scan_dimensions(signal):

@@ -1,0 +1,480 @@
+"""Choice of the number of NMF components: K-component loss, knee, IQA of components.
+
+Cao et al. 2025, section "K-Component loss and image quality assessment" and Fig. 3, choose
+the number of components ``k`` in two decisions:
+
+1. **K-component loss** (Fig. 3a): the mean absolute reconstruction error
+   ``L(k) = mean |V - W_k H_k|`` falls with ``k`` and flattens once the components cover the
+   data; its knee is a first choice of ``k`` and ``knee +/- 4`` the *range of interest*
+   (:func:`k_component_loss`, :func:`find_knee`, :func:`range_of_interest`).
+2. **Image quality assessment** (Fig. 3b-e): within that range the representative
+   diffractions of the components (``w_k`` scaled by the maximum of its map ``h_k``,
+   :func:`stemnmf_hs.overlap.representative_diffractions`) are compared pairwise with SSIM,
+   PSNR, GMSD and MDSI (:func:`iqa_matrices`); the chosen ``k`` is the most components that
+   are all distinct diffractions (:func:`suggest_k`).
+
+Math module: arrays in, arrays and dicts out; never imports HyperSpy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+
+from . import iqa
+
+__all__ = [
+    "DEFAULT_GMSD_THRESHOLD",
+    "DEFAULT_HALF_WIDTH",
+    "DEFAULT_SSIM_THRESHOLD",
+    "duplicate_pairs",
+    "find_knee",
+    "iqa_matrices",
+    "k_component_loss",
+    "range_of_interest",
+    "suggest_k",
+]
+
+#: Half width of the range of interest around the knee (Cao et al. 2025, Fig. 3: k +/- 4).
+DEFAULT_HALF_WIDTH = 4
+#: Two components are duplicates when their SSIM exceeds this (see :func:`suggest_k`).
+DEFAULT_SSIM_THRESHOLD = 0.90
+#: Two components are duplicates when their GMSD is below this (see :func:`suggest_k`).
+DEFAULT_GMSD_THRESHOLD = 0.07
+
+_RULES = ("first_duplicate", "largest_distinct")
+
+
+# ----------------------------------------------------------------------------- the loss
+def k_component_loss(data, reconstruction):
+    """K-component loss: the mean absolute reconstruction error of one NMF.
+
+    ``L = 1 / (M N) sum_ij |V(i, j) - V'(i, j)|`` with ``V`` the data and ``V' = W H`` the
+    reconstruction (Cao et al. 2025, "K-Component loss and image quality assessment", the
+    equation of ``L_K-component``).
+
+    Parameters
+    ----------
+    data : array_like or dask.array.Array
+        ``(n_navigation, n_signal)`` (or any shape) data ``V``.
+    reconstruction : array_like or dask.array.Array
+        Same shape: ``maps @ components`` of the NMF with ``k`` components.
+
+    Returns
+    -------
+    float
+        Mean absolute error, in the data's unit per pixel (e.g. electrons).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or the result is not finite.
+    """
+    if np.shape(data) != np.shape(reconstruction):
+        raise ValueError(
+            f"data {np.shape(data)} and reconstruction {np.shape(reconstruction)} differ in "
+            "shape; reconstruct with maps @ components of the same unfolded data."
+        )
+    value = float(abs(data - reconstruction).mean())
+    if not np.isfinite(value):
+        raise ValueError("the K-component loss is not finite: the data or the "
+                         "reconstruction contain NaN or infinite values.")
+    return value
+
+
+# ---------------------------------------------------------------------------- the knee
+def _check_curve(k_values, loss):
+    k = np.asarray(k_values)
+    y = np.asarray(loss, dtype=np.float64)
+    if k.ndim != 1 or y.ndim != 1 or k.shape != y.shape:
+        raise ValueError(
+            f"k_values and loss must be 1D arrays of equal length; got shapes {k.shape} "
+            f"and {y.shape}."
+        )
+    if k.size < 3:
+        raise ValueError(
+            f"A knee needs at least 3 points of the loss curve; got {k.size}. Fit more "
+            "numbers of components (e.g. k_range=range(2, 16))."
+        )
+    if not (np.all(np.isfinite(k.astype(np.float64))) and np.all(np.isfinite(y))):
+        raise ValueError("k_values and loss must be finite; drop the failed fits "
+                         "(NaN or infinite loss) first.")
+    kf = k.astype(np.float64)
+    if not np.array_equal(kf, np.round(kf)):
+        raise ValueError(f"k_values must be whole numbers of components; got {k.tolist()}.")
+    if np.any(np.diff(kf) <= 0):
+        raise ValueError(
+            f"k_values must be strictly increasing; got {k.tolist()}. Sort the curve by k "
+            "(and drop repeated k) first."
+        )
+    return kf.astype(np.int64), y
+
+
+def _chord_knee(k, y):
+    """Index of the point farthest below the chord of the normalized curve (Kneedle)."""
+    xn = (k - k[0]) / (k[-1] - k[0])
+    span = y.max() - y.min()
+    if span == 0:
+        return 0, 0.0
+    yn = (y - y.min()) / span
+    # the chord from the first to the last point; for a convex decreasing curve the
+    # points lie below it, and the vertical gap is proportional to the distance.
+    chord = yn[0] + (yn[-1] - yn[0]) * xn
+    gap = chord - yn
+    i = int(np.argmax(gap))
+    return i, float(gap[i])
+
+
+def find_knee(k_values, loss, sensitivity=1.0, return_method=False):
+    """Knee of the K-component loss curve: where adding components stops paying off.
+
+    The Kneedle algorithm (Satopaa, Albrecht, Irwin & Raghavan, ICDCS Workshops 2011) of
+    the ``kneed`` package, ``KneeLocator(k, loss, S=sensitivity, curve="convex",
+    direction="decreasing")``.  When ``kneed`` finds no knee (e.g. a noisy curve whose
+    difference curve never falls below its threshold) the fallback is Kneedle's core idea
+    without its threshold: on the curve normalized to the unit square, the point farthest
+    below the chord joining the first and last points.  A straight or concave curve has no
+    such point; then the smallest ``k`` is returned with a warning.
+
+    The knee is located on the running minimum of the loss, ``min(loss[:i + 1])``: a fit
+    with ``k`` components can always reproduce one with fewer (a zero map), so the best
+    attainable loss never rises with ``k``.  A measured rise means the fit did not improve
+    on a smaller ``k`` -- with the constrained NMF typically because the smoothing of the
+    maps refuses to fit noise with the extra components, or because the sweep's short fits
+    did not converge -- and the flat part of the envelope is where adding components stops
+    paying off.  The raw curve is what the result objects keep and plot.
+
+    Cao et al. 2025, Fig. 2c and 3a: "the curve is flatter after k = 10, indicating that the
+    NMF reaches its performance limit".
+
+    Parameters
+    ----------
+    k_values : array_like of int
+        ``(n,)`` numbers of components, strictly increasing, ``n >= 3``.
+    loss : array_like of float
+        ``(n,)`` K-component loss of every fit (:func:`k_component_loss`), data unit per
+        pixel; a convex decreasing curve is expected.
+    sensitivity : float, default 1.0
+        Kneedle's ``S``: larger values wait for a more pronounced flattening.
+    return_method : bool, default False
+        Also return how the knee was found.
+
+    Returns
+    -------
+    knee : int
+        One of ``k_values``.
+    method : str
+        Only with ``return_method``: ``"kneed"``, ``"chord"`` (fallback) or ``"none"`` (no
+        knee; the smallest ``k``).
+
+    Raises
+    ------
+    ValueError
+        On fewer than 3 points, non-finite values, non-integer ``k`` or ``k_values`` not
+        strictly increasing.
+    """
+    from kneed import KneeLocator
+
+    k, y = _check_curve(k_values, loss)
+    y = np.minimum.accumulate(y)
+    knee = None
+    if y.max() > y.min():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # kneed warns when it finds no knee
+            knee = KneeLocator(k, y, S=float(sensitivity), curve="convex",
+                               direction="decreasing").knee
+    if knee is not None:
+        result, method = round(float(knee)), "kneed"
+    else:
+        i, gap = _chord_knee(k, y)
+        if gap > 1e-9:  # on the unit square; rounding of a straight line is ~1e-16
+            result, method = int(k[i]), "chord"
+        else:
+            warnings.warn(
+                "The K-component loss curve is flat, straight or concave: it has no knee. "
+                f"Returning the smallest k ({int(k[0])}); extend k_range to smaller k.",
+                stacklevel=2,
+            )
+            result, method = int(k[0]), "none"
+    return (result, method) if return_method else result
+
+
+def range_of_interest(knee, k_values, half_width=DEFAULT_HALF_WIDTH):
+    """The numbers of components within ``half_width`` of the knee.
+
+    Cao et al. 2025, Fig. 3a-b: "the diffraction pattern selected by the most intense value
+    between the k - 4 and k + 4 clustering is used for calculating IQA".
+
+    Parameters
+    ----------
+    knee : int
+        Knee of the loss curve (:func:`find_knee`).
+    k_values : array_like of int
+        ``(n,)`` numbers of components that were fitted.
+    half_width : int, default 4
+        Half width of the range, in components.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m,)`` int64, the ``k_values`` with ``|k - knee| <= half_width``, increasing: the
+        range ``knee +/- half_width`` clipped to the fitted ``k``.
+
+    Raises
+    ------
+    ValueError
+        If ``half_width`` is negative or not whole, or the knee lies outside the fitted
+        range.
+    """
+    k = np.sort(np.unique(np.asarray(k_values, dtype=np.int64)))
+    if k.ndim != 1 or k.size == 0:
+        raise ValueError("k_values must be a non-empty 1D array of numbers of components.")
+    if not isinstance(half_width, Integral) or half_width < 0:
+        raise ValueError(f"half_width must be a whole number >= 0; got {half_width!r}.")
+    if not k[0] <= knee <= k[-1]:
+        raise ValueError(
+            f"knee={knee!r} lies outside the fitted numbers of components {k[0]}..{k[-1]}."
+        )
+    return k[np.abs(k - knee) <= half_width]
+
+
+# ----------------------------------------------------------------------- IQA per k
+def iqa_matrices(representatives, data_range=None, metrics=iqa.METRICS):
+    """Pairwise SSIM, PSNR, GMSD and MDSI of the representative diffractions of one fit.
+
+    Cao et al. 2025, Fig. 3b-e: "the three matrices represent the result of the evaluation
+    of each current diffraction pattern with the others".
+
+    Parameters
+    ----------
+    representatives : array_like
+        ``(k, ny, nx)`` representative diffractions ``w_k * max(h_k)`` of one fit with ``k``
+        components (:func:`stemnmf_hs.overlap.representative_diffractions`), data unit.
+    data_range : float, optional
+        Common span of the values; default :func:`stemnmf_hs.iqa.common_data_range`, the
+        maximum of the stack, so that all pairs of this fit share one scale.
+    metrics : sequence of str, default ("ssim", "psnr", "gmsd", "mdsi")
+
+    Returns
+    -------
+    dict
+        Metric name -> ``(k, k)`` float64 symmetric matrix: SSIM (1 on the diagonal), PSNR in
+        dB (capped at :data:`stemnmf_hs.iqa.PSNR_CAP_DB`), GMSD and MDSI (0 on the
+        diagonal).
+
+    Raises
+    ------
+    ValueError
+        On a stack that is not ``(k, ny, nx)``, images under 11 x 11 px (SSIM), non-finite
+        values, an all-zero stack or an unknown metric.
+    """
+    return iqa.pairwise(representatives, metrics=metrics, data_range=data_range)
+
+
+def _off_diagonal(matrix, reduce):
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape[0] < 2:
+        return np.nan
+    return float(reduce(m[~np.eye(m.shape[0], dtype=bool)]))
+
+
+def duplicate_pairs(matrices, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
+                    gmsd_threshold=DEFAULT_GMSD_THRESHOLD):
+    """Pairs of components of one fit that are the same diffraction.
+
+    A pair ``(i, j)`` is a duplicate when ``SSIM_ij > ssim_threshold`` **or**
+    ``GMSD_ij < gmsd_threshold`` (see :func:`suggest_k` for the reasoning).
+
+    Parameters
+    ----------
+    matrices : dict
+        Metric name -> ``(k, k)`` matrix, with at least ``"ssim"`` and ``"gmsd"``
+        (:func:`iqa_matrices`).
+    ssim_threshold, gmsd_threshold : float
+        Thresholds; ``None`` switches that criterion off.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_pairs, 2)`` int indices ``i < j`` of the duplicate pairs.
+
+    Raises
+    ------
+    ValueError
+        If a needed matrix is missing or not square, or both thresholds are ``None``.
+    """
+    flags = _duplicate_mask(matrices, ssim_threshold, gmsd_threshold)
+    i, j = np.nonzero(np.triu(flags, 1))
+    return np.stack([i, j], axis=1)
+
+
+def _duplicate_mask(matrices, ssim_threshold, gmsd_threshold):
+    if ssim_threshold is None and gmsd_threshold is None:
+        raise ValueError("Give at least one of ssim_threshold and gmsd_threshold.")
+    needed = [m for m, t in (("ssim", ssim_threshold), ("gmsd", gmsd_threshold))
+              if t is not None]
+    missing = [m for m in needed if m not in matrices]
+    if missing:
+        raise ValueError(f"The IQA matrices lack {missing}; compute them with iqa_matrices.")
+    k = None
+    flags = None
+    for name, thr, op in (("ssim", ssim_threshold, np.greater),
+                          ("gmsd", gmsd_threshold, np.less)):
+        if thr is None:
+            continue
+        m = np.asarray(matrices[name], dtype=np.float64)
+        if m.ndim != 2 or m.shape[0] != m.shape[1] or (k is not None and m.shape[0] != k):
+            raise ValueError(f"The {name} matrix must be square (k, k); got {m.shape}.")
+        k = m.shape[0]
+        f = op(m, thr)
+        flags = f if flags is None else flags | f
+    np.fill_diagonal(flags, False)
+    return flags
+
+
+def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
+              gmsd_threshold=DEFAULT_GMSD_THRESHOLD, rule="first_duplicate"):
+    """The number of components after which new components duplicate old ones.
+
+    Cao et al. 2025 (Fig. 3b-e) pick, within the range of interest, the ``k`` whose
+    representative diffractions are all mutually different ("to determine the number of
+    most different orientation pattern forms, namely the ideal component"): past the true
+    number of distinct diffractions NMF can only split a diffraction between components, so
+    two components of the same fit become the same pattern.
+
+    **Duplicate pair.**  Components ``i != j`` of one fit are duplicates when
+    ``SSIM_ij > ssim_threshold`` or ``GMSD_ij < gmsd_threshold``; a fit is *distinct* when it
+    has no duplicate pair.  GMSD is the decisive criterion: the positions of Bragg spots and
+    rings are edges, and a split diffraction keeps them (GMSD near 0) while another crystal,
+    orientation or the amorphous halo moves them (GMSD ~ 0.09-0.25).  SSIM also reacts to the
+    shared smooth background and to the intensity ratio of the two halves of a split, so it
+    separates the two cases poorly; it only acts as a safety net for near-identical pairs.
+
+    **Rule** (``rule="first_duplicate"``, default): scanning the range of interest upwards,
+    the suggestion is the last ``k`` before the first fit with a duplicate pair, i.e. the
+    largest ``k`` such that it and every smaller ``k`` of the range are distinct ("adding a
+    component starts producing duplicates").  ``rule="largest_distinct"`` takes the largest
+    distinct ``k`` of the range even past a duplicate (useful when one fit at small ``k`` fell
+    into a poor local minimum; risky when an over-complete fit puts noise into distinct junk
+    components).  If the smallest ``k`` of the range already has duplicates, it is returned
+    with that reason; if no ``k`` has any, the largest ``k`` is returned and the reason says
+    the range may be too small.
+
+    **Calibration of the defaults.**  Simulated scans with a known number of distinct
+    diffractions (truth 4), fitted for every ``k`` by :class:`~stemnmf_hs.ConstrainedNMF`
+    without constraints (2 restarts) and by scikit-learn's NMF:
+    :func:`stemnmf_hs.data.simulate_precipitates` (amorphous + 3 crystals, Poisson noise) at
+    64 x 64 px (9/3/1 % crystallinity, 1e4 and 2e3 e-/pattern; 30/20/10 %), 128 x 128 px, and
+    a 24 x 24 scan binned to 32 x 32 px (20/10/5 %, 10 seeds); and the overlapping-grains
+    scan (amorphous + crystal A in two orientations + crystal B) at 64 and 96 px.
+
+    ===========================  =========================  ==========================
+    smallest off-diagonal GMSD   fits with ``k <= truth``   fits with ``k > truth``
+    ===========================  =========================  ==========================
+    32 x 32 px (binned)          0.086 - 0.105              0.003 - 0.049
+    64 - 128 px                  0.154 - 0.242              0.003 - 0.062
+    largest off-diagonal SSIM    0.03 - 0.77                0.44 - 0.96
+    ===========================  =========================  ==========================
+
+    GMSD separates the two groups at every size and dose; the default 0.07 lies in the gap
+    between the worst duplicate (0.062) and the worst distinct fit (0.086), at about their
+    geometric mean.  Distinct components of small (binned) patterns have smaller GMSD, so
+    keep patterns at 32 px or more.  SSIM overlaps between the groups; 0.90 (Cao et al.'s
+    "excellent" bound) is above every distinct fit seen, so it only adds safety.
+
+    Parameters
+    ----------
+    k_values : array_like of int
+        ``(m,)`` numbers of components of the range of interest (:func:`range_of_interest`).
+    iqa_by_k : dict
+        ``k -> {metric: (k, k) matrix}`` (:func:`iqa_matrices`) for every ``k`` of
+        ``k_values``; ``"ssim"`` and ``"gmsd"`` are needed, ``"psnr"`` and ``"mdsi"`` are
+        reported when present.
+    ssim_threshold : float or None, default 0.90
+        Duplicate when SSIM is above; ``None`` ignores SSIM.
+    gmsd_threshold : float or None, default 0.07
+        Duplicate when GMSD is below; ``None`` ignores GMSD.
+    rule : {"first_duplicate", "largest_distinct"}
+        See above.
+
+    Returns
+    -------
+    dict
+        ``"suggested_k"`` (int), ``"reason"`` (str), ``"rule"``, ``"thresholds"``
+        (``{"ssim": ..., "gmsd": ...}``) and per-``k`` arrays of shape ``(m,)`` aligned with
+        ``"k_values"``: ``"distinct"`` (bool), ``"n_duplicate_pairs"`` (int),
+        ``"max_ssim"``, ``"min_gmsd"``, ``"max_psnr"`` (dB), ``"min_mdsi"`` (off-diagonal
+        extremes; NaN for ``k = 1`` or an absent metric), so that another rule can be applied.
+
+    Raises
+    ------
+    ValueError
+        On empty or unsorted ``k_values``, a ``k`` missing from ``iqa_by_k``, matrices of the
+        wrong size, an unknown rule or both thresholds ``None``.
+    """
+    if rule not in _RULES:
+        raise ValueError(f"rule must be one of {_RULES}; got {rule!r}.")
+    ks = np.asarray(k_values, dtype=np.int64)
+    if ks.ndim != 1 or ks.size == 0:
+        raise ValueError("k_values must be a non-empty 1D sequence of numbers of components.")
+    if np.any(np.diff(ks) <= 0):
+        raise ValueError(f"k_values must be strictly increasing; got {ks.tolist()}.")
+    missing = [int(k) for k in ks if int(k) not in iqa_by_k]
+    if missing:
+        raise ValueError(f"iqa_by_k has no matrices for k = {missing}; compute them with "
+                         "iqa_matrices for every k of the range of interest.")
+
+    n = ks.size
+    crit = {
+        "distinct": np.zeros(n, bool),
+        "n_duplicate_pairs": np.zeros(n, np.int64),
+        "max_ssim": np.full(n, np.nan),
+        "min_gmsd": np.full(n, np.nan),
+        "max_psnr": np.full(n, np.nan),
+        "min_mdsi": np.full(n, np.nan),
+    }
+    for idx, k in enumerate(ks):
+        mats = iqa_by_k[int(k)]
+        for name in ("ssim", "gmsd", "psnr", "mdsi"):
+            if name in mats:
+                m = np.asarray(mats[name])
+                if m.shape != (k, k):
+                    raise ValueError(
+                        f"The {name} matrix of k = {k} has shape {m.shape}; expected ({k}, {k})."
+                    )
+        for key, name, red in (("max_ssim", "ssim", np.max), ("min_gmsd", "gmsd", np.min),
+                               ("max_psnr", "psnr", np.max), ("min_mdsi", "mdsi", np.min)):
+            if name in mats:
+                crit[key][idx] = _off_diagonal(mats[name], red)
+        flags = _duplicate_mask(mats, ssim_threshold, gmsd_threshold)
+        crit["n_duplicate_pairs"][idx] = int(np.triu(flags, 1).sum())
+        crit["distinct"][idx] = crit["n_duplicate_pairs"][idx] == 0
+
+    distinct = crit["distinct"]
+    if not distinct[0]:
+        best = int(ks[0])
+        reason = (f"the smallest k of the range ({best}) already has duplicate components; "
+                  "the true number may be smaller: extend the range to smaller k.")
+    elif distinct.all():
+        best = int(ks[-1])
+        reason = (f"every k of the range up to {best} has mutually distinct components; "
+                  "the true number may be larger: extend the range to larger k.")
+    elif rule == "first_duplicate":
+        first_dup = int(np.argmin(distinct))
+        best = int(ks[first_dup - 1])
+        reason = (f"k = {ks[first_dup]} is the first fit with duplicate components; "
+                  f"k = {best} is the last with all components distinct.")
+    else:
+        best = int(ks[np.flatnonzero(distinct)[-1]])
+        reason = f"k = {best} is the largest k of the range with all components distinct."
+
+    return {
+        "suggested_k": best,
+        "reason": reason,
+        "rule": rule,
+        "thresholds": {"ssim": ssim_threshold, "gmsd": gmsd_threshold},
+        "k_values": ks,
+        **crit,
+    }
