@@ -112,7 +112,7 @@ class NumberOfComponentsMixin:
         Examples
         --------
         >>> from stemnmf_hs.data import simulated_precipitates
-        >>> s, truth = simulated_precipitates(seed=0, scan_shape=(18, 18), pattern_shape=(64, 64))
+        >>> s, truth = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(64, 64))
         >>> est = s.estimate_number_of_components(range(2, 9), max_iter=40,
         ...                                       random_state=0, show_progressbar=False)
         >>> est.suggested_k in range(2, 9)
