@@ -334,8 +334,24 @@ def _duplicate_mask(matrices, ssim_threshold, gmsd_threshold):
     return flags
 
 
+def _lowers_loss(ks, loss_k_values, loss):
+    """``(m,)`` bool: the loss at each ``k`` is below that of every smaller fitted ``k``."""
+    if loss is None:
+        return np.ones(ks.size, bool)
+    lk, ly = _check_curve(loss_k_values, loss)
+    out = np.zeros(ks.size, bool)
+    for i, k in enumerate(ks):
+        hit = np.flatnonzero(lk == k)
+        if hit.size == 0:
+            raise ValueError(f"loss_k_values lack k = {int(k)} of the range of interest.")
+        j = int(hit[0])
+        out[i] = j == 0 or ly[j] < ly[:j].min()
+    return out
+
+
 def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
-              gmsd_threshold=DEFAULT_GMSD_THRESHOLD, rule="first_duplicate"):
+              gmsd_threshold=DEFAULT_GMSD_THRESHOLD, rule="first_duplicate",
+              loss_k_values=None, loss=None):
     """The number of components after which new components duplicate old ones.
 
     Cao et al. 2025 (Fig. 3b-e) pick, within the range of interest, the ``k`` whose
@@ -361,6 +377,18 @@ def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
     components).  If the smallest ``k`` of the range already has duplicates, it is returned
     with that reason; if no ``k`` has any, the largest ``k`` is returned and the reason says
     the range may be too small.
+
+    **New diffraction lowers the loss.**  With the K-component loss curve of the sweep
+    (``loss_k_values``, ``loss``), a fit also stops counting as new when its loss is not
+    below the loss of every fit with fewer components: a component that carries new
+    diffraction lowers ``mean |V - W H|``, while the constrained fits (smoothed maps) of
+    more components than there are diffractions cannot use the extra component and end at
+    an equal or higher loss -- often with a junk component that is distinct but not
+    diffraction.  A ``k`` then *qualifies* when it is distinct and lowers the loss, and the
+    rules above run on "qualifies" instead of "distinct".  On
+    :func:`stemnmf_hs.data.simulated_crystal_mixture` scans (truth 3, 6 and 8, three seeds
+    each, constrained ALS sweeps) the duplicate criterion alone missed by 2 in 3 of 9 cases,
+    the combined one found every truth.
 
     **Calibration of the defaults.**  Simulated scans with a known number of distinct
     diffractions (truth 4), fitted for every ``k`` by :class:`~stemnmf_hs.ConstrainedNMF`
@@ -398,13 +426,17 @@ def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
         Duplicate when GMSD is below; ``None`` ignores GMSD.
     rule : {"first_duplicate", "largest_distinct"}
         See above.
+    loss_k_values, loss : array_like, optional
+        ``(n,)`` every fitted ``k`` of the sweep (increasing, including those below the range)
+        and its K-component loss; switches on the loss criterion.
 
     Returns
     -------
     dict
         ``"suggested_k"`` (int), ``"reason"`` (str), ``"rule"``, ``"thresholds"``
         (``{"ssim": ..., "gmsd": ...}``) and per-``k`` arrays of shape ``(m,)`` aligned with
-        ``"k_values"``: ``"distinct"`` (bool), ``"n_duplicate_pairs"`` (int),
+        ``"k_values"``: ``"distinct"`` (bool), ``"lowers_loss"`` (bool, all True without
+        ``loss``), ``"qualifies"`` (``distinct & lowers_loss``), ``"n_duplicate_pairs"`` (int),
         ``"max_ssim"``, ``"min_gmsd"``, ``"max_psnr"`` (dB), ``"min_mdsi"`` (off-diagonal
         extremes; NaN for ``k = 1`` or an absent metric), so that another rule can be applied.
 
@@ -452,23 +484,34 @@ def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
         crit["n_duplicate_pairs"][idx] = int(np.triu(flags, 1).sum())
         crit["distinct"][idx] = crit["n_duplicate_pairs"][idx] == 0
 
-    distinct = crit["distinct"]
+    crit["lowers_loss"] = _lowers_loss(ks, loss_k_values, loss)
+    crit["qualifies"] = crit["distinct"] & crit["lowers_loss"]
+    distinct = crit["qualifies"]
+
+    def why(i):
+        k = int(ks[i])
+        if not crit["distinct"][i]:
+            return f"k = {k} has duplicate components"
+        return f"k = {k} does not lower the loss below that of fewer components"
+
     if not distinct[0]:
         best = int(ks[0])
-        reason = (f"the smallest k of the range ({best}) already has duplicate components; "
-                  "the true number may be smaller: extend the range to smaller k.")
+        reason = (f"{why(0)}, already the smallest k of the range; the true number may be "
+                  "smaller: extend the range to smaller k.")
     elif distinct.all():
         best = int(ks[-1])
-        reason = (f"every k of the range up to {best} has mutually distinct components; "
-                  "the true number may be larger: extend the range to larger k.")
+        reason = (f"every k of the range up to {best} has mutually distinct components"
+                  + (" and lowers the loss" if loss is not None else "")
+                  + "; the true number may be larger: extend the range to larger k.")
     elif rule == "first_duplicate":
         first_dup = int(np.argmin(distinct))
         best = int(ks[first_dup - 1])
-        reason = (f"k = {ks[first_dup]} is the first fit with duplicate components; "
-                  f"k = {best} is the last with all components distinct.")
+        reason = (f"{why(first_dup)}: the first fit that adds no new diffraction; "
+                  f"k = {best} is the last that does.")
     else:
         best = int(ks[np.flatnonzero(distinct)[-1]])
-        reason = f"k = {best} is the largest k of the range with all components distinct."
+        reason = (f"k = {best} is the largest k of the range with all components distinct"
+                  + (" and a lower loss than fewer components." if loss is not None else "."))
 
     return {
         "suggested_k": best,

@@ -91,3 +91,29 @@ def test_unknown_keyword_is_refused(small_scan):
     s, _ = small_scan
     with pytest.raises(TypeError, match="n_component"):
         s.estimate_number_of_components(range(2, 6), n_component=3, **SWEEP)
+
+
+@pytest.mark.parametrize("n_crystals, seed", [(2, 1), (5, 2)])
+def test_suggested_k_on_crystal_mixtures_with_a_known_k(n_crystals, seed):
+    from stemnmf_hs.data import simulated_crystal_mixture
+
+    s, truth = simulated_crystal_mixture(n_crystals, seed=seed, scan_shape=(30, 30),
+                                         pattern_shape=(64, 64))
+    est = s.estimate_number_of_components(range(2, 11), random_state=0,
+                                          show_progressbar=False)
+    assert abs(est.suggested_k - truth.n_components) <= 1, est.summary()
+
+
+def test_a_fit_that_does_not_lower_the_loss_adds_no_diffraction():
+    from stemnmf_hs.model_selection import suggest_k
+
+    distinct = {k: {"ssim": np.eye(k) * 0.5 + 0.1, "gmsd": 0.2 * (1 - np.eye(k))}
+                for k in (2, 3, 4, 5)}
+    ks = [2, 3, 4, 5]
+    # All fits distinct: without the loss the largest k wins; with a loss that rises at
+    # k = 4, the suggestion is 3 and the criteria say why.
+    assert suggest_k(ks, distinct)["suggested_k"] == 5
+    res = suggest_k(ks, distinct, loss_k_values=ks, loss=[1.0, 0.9, 0.95, 0.85])
+    assert res["suggested_k"] == 3
+    np.testing.assert_array_equal(res["lowers_loss"], [True, True, False, True])
+    assert "does not lower the loss" in res["reason"]

@@ -61,6 +61,9 @@ class NumberOfComponentsEstimate:
     loss_units : str, optional
         Unit of the data (e.g. "electrons"), shown on the loss curve; a HyperSpy quantity
         such as "Intensity (electrons)" gives its unit in parentheses.
+    use_loss : bool, default True
+        A ``k`` must also lower the loss below that of every smaller ``k`` to count as new
+        diffraction (see :func:`~stemnmf_hs.model_selection.suggest_k`).
 
     Attributes
     ----------
@@ -85,7 +88,8 @@ class NumberOfComponentsEstimate:
     iqa : dict
         ``k -> {metric -> Signal2D (| k, k)}``, axes "component j" and "component i".
     criteria : dict
-        Per-``k`` arrays ``(m,)`` of the rule (``distinct``, ``n_duplicate_pairs``,
+        Per-``k`` arrays ``(m,)`` of the rule (``distinct``, ``lowers_loss``,
+        ``qualifies``, ``n_duplicate_pairs``,
         ``max_ssim``, ``min_gmsd``, ``max_psnr``, ``min_mdsi``) aligned with ``roi_k_values``.
     thresholds : dict
         ``{"ssim": ..., "gmsd": ...}``.
@@ -105,7 +109,7 @@ class NumberOfComponentsEstimate:
                  ssim_threshold=_ms.DEFAULT_SSIM_THRESHOLD,
                  gmsd_threshold=_ms.DEFAULT_GMSD_THRESHOLD,
                  half_width=_ms.DEFAULT_HALF_WIDTH, rule="first_duplicate", knee=None,
-                 data_range=None, loss_units=""):
+                 data_range=None, loss_units="", use_loss=True):
         ks, y = _ms._check_curve(k_values, loss)
         self.k_values = ks
         self.loss_values = y
@@ -138,12 +142,15 @@ class NumberOfComponentsEstimate:
         self.iqa_arrays = {k: _ms.iqa_matrices(rep, data_range=data_range)
                            for k, rep in self.representatives.items()}
         res = _ms.suggest_k(roi, self.iqa_arrays, ssim_threshold=ssim_threshold,
-                            gmsd_threshold=gmsd_threshold, rule=rule)
+                            gmsd_threshold=gmsd_threshold, rule=rule,
+                            loss_k_values=ks if use_loss else None,
+                            loss=y if use_loss else None)
         self.suggested_k = res["suggested_k"]
         self.reason = res["reason"]
         self.rule = res["rule"]
         self.thresholds = res["thresholds"]
-        self.criteria = {key: res[key] for key in ("distinct", "n_duplicate_pairs",
+        self.criteria = {key: res[key] for key in ("distinct", "lowers_loss", "qualifies",
+                                                    "n_duplicate_pairs",
                                                     "max_ssim", "min_gmsd", "max_psnr",
                                                     "min_mdsi")}
         self.loss = self._loss_signal()
@@ -198,14 +205,16 @@ class NumberOfComponentsEstimate:
             One line per ``k`` of the range: distinct or not, number of duplicate pairs and
             the off-diagonal extremes of the four metrics.
         """
-        head = (f"{'k':>3} {'distinct':>8} {'dup':>4} {'max SSIM':>9} {'min GMSD':>9} "
+        head = (f"{'k':>3} {'distinct':>8} {'lowers':>6} {'dup':>4} {'max SSIM':>9} "
+                f"{'min GMSD':>9} "
                 f"{'max PSNR':>9} {'min MDSI':>9}")
         lines = [head]
         c = self.criteria
         for i, k in enumerate(self.roi_k_values):
             mark = " <" if k == self.suggested_k else ""
             lines.append(
-                f"{k:>3} {bool(c['distinct'][i])!s:>8} {c['n_duplicate_pairs'][i]:>4} "
+                f"{k:>3} {bool(c['distinct'][i])!s:>8} {bool(c['lowers_loss'][i])!s:>6} "
+                f"{c['n_duplicate_pairs'][i]:>4} "
                 f"{c['max_ssim'][i]:>9.3f} {c['min_gmsd'][i]:>9.3f} "
                 f"{c['max_psnr'][i]:>9.2f} {c['min_mdsi'][i]:>9.3f}{mark}"
             )
