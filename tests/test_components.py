@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from stemnmf_hs.data._grains import simulate_overlapping_grains
+from stemnmf_hs.data import simulate_overlapping_grains
 from stemnmf_hs.signals import ClusterResult
 from stemnmf_hs.signals._build import scan_signal
 

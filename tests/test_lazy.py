@@ -149,3 +149,31 @@ def test_estimator_streams_a_dask_matrix_and_checks_it():
         est.fit(X - 1.0)
     with pytest.raises(ValueError, match="NaN"):
         est.fit(da.where(X > 1.0, np.nan, X))
+
+
+@pytest.mark.parametrize("dtype, masked, budget", [
+    (np.float32, False, 0.25),  # unfolding a float32 scan is a view: no copy at all
+    (np.uint16, True, 1.25),    # integers + masks: one float32 copy, nothing else scan-sized
+])
+def test_in_memory_fit_holds_at_most_one_float32_copy(dtype, masked, budget):
+    rng = np.random.default_rng(0)
+    data = rng.poisson(2.0, size=(64, 64, 64, 64)).astype(dtype)
+    s = hs.signals.Signal2D(data)
+    s.set_signal_type("nmf_diffraction")
+    kw = {}
+    if masked:
+        sig_mask = np.zeros((64, 64), bool)
+        sig_mask[:2] = True
+        nav_mask = np.zeros((64, 64), bool)
+        nav_mask[0, 0] = True
+        kw = dict(signal_mask=sig_mask, navigation_mask=nav_mask)
+    float32_size = data.size * 4
+    tracemalloc.start()
+    try:
+        s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=2,
+                        max_iter=2, tol=0, diffraction_constraint=None, center=(32, 32),
+                        random_state=0, print_info=False, **kw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < budget * float32_size, f"peak {peak / float32_size:.2f} x the float32 scan"

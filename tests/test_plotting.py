@@ -17,7 +17,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-from stemnmf_hs.data._grains import simulate_overlapping_grains
+from stemnmf_hs.data import simulate_overlapping_grains
 from stemnmf_hs.overlap import DEFAULT_THRESHOLDS
 from stemnmf_hs.signals import _components
 from stemnmf_hs.signals._build import scan_signal

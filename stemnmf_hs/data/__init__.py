@@ -6,6 +6,7 @@ wrap them in calibrated :class:`~stemnmf_hs.signals.NMFDiffraction2D` signals.
 
 from __future__ import annotations
 
+from ._grains import GrainScan, simulate_overlapping_grains
 from ._mixture import CrystalMixture, simulate_crystal_mixture
 from ._simulate import SimulatedScan, amorphous_pattern, simulate_precipitates, spot_pattern
 
@@ -14,6 +15,8 @@ __all__ = [
     "simulated_crystal_mixture",
     "simulate_crystal_mixture",
     "CrystalMixture",
+    "simulate_overlapping_grains",
+    "GrainScan",
     "simulate_precipitates",
     "SimulatedScan",
     "amorphous_pattern",

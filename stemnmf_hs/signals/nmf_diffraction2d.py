@@ -177,11 +177,19 @@ def _constrained_decomposition(signal, parent, opts):
     k = estimator.n_components
     return_info = bool(opts.pop("return_info", False))
     print_info = opts.pop("print_info", True)
-    if signal._lazy:
-        _lazy_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, opts,
-                            print_info)
+    hs_only = _hyperspy_options(signal, opts)
+    if signal._lazy and hs_only:
+        raise ValueError(
+            f"decomposition(algorithm='{ALGORITHM}') on a lazy signal streams the data and "
+            f"does not support HyperSpy's options {hs_only}; leave them at their defaults, "
+            "or s.compute() first."
+        )
+    if not hs_only:
+        _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative,
+                              print_info)
         _record_fit(signal, estimator)
         return estimator if return_info else None
+    # HyperSpy's own options (reproject, ...) in memory: its decomposition on a working copy.
     work = _working_copy(signal, clip_negative)
     # HyperSpy wants numpy masks in its axes order: it flattens the navigation mask after a
     # transpose and the signal mask as it is; these forms give the array-order masks.
@@ -202,30 +210,23 @@ def _constrained_decomposition(signal, parent, opts):
     return estimator if return_info else None
 
 
-def _lazy_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, opts,
-                        print_info):
-    """Out-of-core constrained NMF of a lazy scan: stream its chunks, fill learning_results.
+def _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, print_info):
+    """Fit the estimator on the scan's solver data and fill ``learning_results``.
 
-    The data are unfolded to a dask ``(n_positions, n_pixels)`` float32 matrix chunked along
-    the scan (the pattern axes in one chunk), the masked positions and pixels dropped, and
-    the estimator streams it (``ConstrainedNMF`` with a dask matrix).  Factors and loadings
-    are stored exactly as HyperSpy's own decomposition stores them (``nan`` where masked).
+    In memory the data are unfolded to ``(n_positions, n_pixels)`` float32 with the masked
+    positions and pixels dropped -- at most one float32 copy, none for unmasked float32 data;
+    a lazy scan becomes a dask matrix chunked along the scan that the estimator streams.
+    Factors and loadings are stored as HyperSpy's own decomposition stores them (``nan``
+    where masked), so its accessors and plots work.
     """
     from hyperspy.learn._mva import _nan_expand_rows
 
-    given = {n: v for n, v in opts.items() if v is not _hs_default(n)}
-    if given:
-        raise ValueError(
-            f"decomposition(algorithm='{ALGORITHM}') on a lazy signal streams the data and "
-            f"does not support HyperSpy's options {sorted(given)}; leave them at their "
-            "defaults, or s.compute() first."
-        )
-    X, n_nav, n_sig = _lazy_matrix(signal, nav_mask, sig_mask, clip_negative)
+    data = solver_data(signal, nav_mask, sig_mask, clip_negative)
+    n_nav = int(np.prod(signal.axes_manager._navigation_shape_in_array))
+    n_sig = int(np.prod(signal.axes_manager._signal_shape_in_array))
     estimator._validate_params()
-    estimator.n_features_in_ = X.shape[1]
-    from ..decomposition._data import DaskData
-
-    loadings = estimator._fit_data(DaskData(X))
+    estimator.n_features_in_ = data.shape[1]
+    loadings = estimator._fit_data(data)
     factors = estimator.components_.T
     lr = signal.learning_results
     lr.decomposition_algorithm = ALGORITHM
@@ -244,16 +245,24 @@ def _lazy_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, op
     lr.factors = factors
     lr.loadings = loadings
     if print_info:
-        print(f"Decomposition info:\n  algorithm={ALGORITHM} (lazy, streamed)\n"
+        mode = "lazy, streamed" if signal._lazy else "in memory"
+        print(f"Decomposition info:\n  algorithm={ALGORITHM} ({mode})\n"
               f"  output_dimension={lr.output_dimension}\n  estimator: {estimator!r}")
 
 
-def _hs_default(name):
-    """Default of HyperSpy's lazy ``decomposition`` keyword ``name``."""
-    from hyperspy._signals.lazy import LazySignal
-
-    param = inspect.signature(LazySignal.decomposition).parameters.get(name)
-    return None if param is None else param.default
+def _hyperspy_options(signal, opts):
+    """Names of HyperSpy-only ``decomposition`` keywords set to other than their defaults."""
+    params = inspect.signature(_hyperspy_decomposition(signal)).parameters
+    given = []
+    for name, value in opts.items():
+        default = params[name].default if name in params else None
+        same = value is default or (
+            isinstance(value, (str, int, float, bool)) and type(value) is type(default)
+            and value == default
+        )
+        if not same:
+            given.append(name)
+    return sorted(given)
 
 
 def solver_data(signal, nav_mask, sig_mask, clip_negative):
@@ -270,17 +279,29 @@ def solver_data(signal, nav_mask, sig_mask, clip_negative):
     data = signal.data
     ny, nx, sy, sx = data.shape
     X = data.reshape(ny * nx, sy * sx)
-    if nav_mask is not None:
-        X = X[~nav_mask.ravel()]
-    if sig_mask is not None:
-        X = X[:, ~sig_mask.ravel()]
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    if nav_mask is None and sig_mask is None:
+        X = np.ascontiguousarray(X, dtype=np.float32)
+    else:
+        X = _gather(X, None if nav_mask is None else np.flatnonzero(~nav_mask.ravel()),
+                    None if sig_mask is None else np.flatnonzero(~sig_mask.ravel()))
     if clip_negative:
         if np.shares_memory(X, data):
             X = np.maximum(X, 0)
         else:
             np.maximum(X, 0, out=X)
     return InMemoryData(X)
+
+
+def _gather(X, rows, cols, block_bytes=1 << 22):
+    """``X[rows][:, cols]`` as one float32 array, filled block by block (no other copy)."""
+    rows = np.arange(X.shape[0]) if rows is None else rows
+    n_cols = X.shape[1] if cols is None else cols.size
+    out = np.empty((rows.size, n_cols), dtype=np.float32)
+    step = max(1, block_bytes // max(1, X.shape[1] * X.itemsize))
+    for start in range(0, rows.size, step):
+        block = X[rows[start:start + step]]
+        out[start:start + step] = block if cols is None else block[:, cols]
+    return out
 
 
 def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
@@ -467,16 +488,18 @@ def check_values(signal, clip_negative=False):
         )
     if np.issubdtype(data.dtype, np.unsignedinteger) or data.dtype == bool:
         return
-    if np.issubdtype(data.dtype, np.floating):
-        n_bad = (~np.isfinite(data)).sum()
-    else:
-        n_bad = 0
-    n_neg = (data < 0).sum()
-    vmin = data.min()
+    # min and max only (no scan-sized temporaries): NaN propagates into both, inf shows in
+    # one of them; the bad values are counted on the error path only.
+    vmin, vmax = data.min(), data.max()
     if signal._lazy:
         import dask
 
-        n_bad, n_neg, vmin = dask.compute(n_bad, n_neg, vmin)
+        vmin, vmax = dask.compute(vmin, vmax)
+    n_bad = n_neg = 0
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        n_bad = int((~_isfinite(data)).sum())
+    elif vmin < 0 and not clip_negative:
+        n_neg = int((data < 0).sum())
     if int(n_bad):
         raise ValueError(
             f"The data hold {int(n_bad)} NaN or infinite value(s); NMF needs finite "
@@ -489,6 +512,12 @@ def check_values(signal, clip_negative=False):
             "needs non-negative intensities. Pass clip_negative=True to set them to zero in "
             "a working copy (the signal is not changed), or remove the offset first."
         )
+
+
+def _isfinite(data):
+    """``isfinite`` of a numpy or dask array, computed."""
+    out = np.isfinite(data)
+    return out.compute() if hasattr(out, "compute") else out
 
 
 def calibrated_center(signal):
