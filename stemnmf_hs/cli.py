@@ -454,33 +454,6 @@ def match_ground_truth(factors, truth):
 
 
 # ----------------------------------------------------------------------------- figures
-def _units(ax):
-    u = getattr(ax, "units", "")
-    return u if isinstance(u, str) and u and u != "<undefined>" else ""
-
-
-def _axis_label(ax, fallback):
-    name = getattr(ax, "name", "")
-    name = name if isinstance(name, str) and name and name != "<undefined>" else fallback
-    units = _units(ax)
-    return f"{name} ({units})" if units else f"{name} (px)"
-
-
-def _extent(axes, shape):
-    """imshow extent ``[left, right, bottom, top]`` from two HyperSpy axes ``(x, y)``."""
-    ny, nx = shape
-    try:
-        ax_x, ax_y = axes
-        if not (ax_x.is_uniform and ax_y.is_uniform):
-            raise AttributeError
-        sx, sy = float(ax_x.scale), float(ax_y.scale)
-        x0, y0 = float(ax_x.offset), float(ax_y.offset)
-    except (AttributeError, ValueError, TypeError):
-        sx = sy = 1.0
-        x0 = y0 = 0.0
-    return [x0 - sx / 2, x0 + (nx - 0.5) * sx, y0 + (ny - 0.5) * sy, y0 - sy / 2]
-
-
 def _grid(k):
     ncols = min(k, max(1, math.ceil(math.sqrt(k))))
     nrows = math.ceil(k / ncols)
@@ -494,6 +467,8 @@ def _save_image_grid(signal, path, cmap_name, width, title, draw, names):
     axis name, fallback y axis name).  Masked (NaN) pixels show grey.
     """
     import matplotlib.pyplot as plt
+
+    from .signals._components import _axis_label, _extent
 
     data = np.asarray(signal.data, dtype=np.float64)
     k = data.shape[0]
@@ -605,6 +580,8 @@ def plot_convergence(history, path):
 
 # ----------------------------------------------------------------------------- summary
 def _axis_text(ax, fallback):
+    from .signals._components import _units
+
     name = ax.name if isinstance(ax.name, str) and ax.name not in ("", "<undefined>") else ""
     name = name or fallback
     units = _units(ax) or "px (uncalibrated)"
