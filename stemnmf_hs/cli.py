@@ -39,16 +39,16 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "main",
-    "run",
-    "build_parser",
-    "load_scan",
     "as_scan",
+    "build_parser",
     "direct_beam_mask",
+    "load_scan",
+    "main",
     "match_ground_truth",
+    "plot_convergence",
     "plot_factors",
     "plot_loadings",
-    "plot_convergence",
+    "run",
 ]
 
 PROG = "stemnmf"
@@ -642,6 +642,7 @@ def run(args, log=print, notes=None):
     import hyperspy.api as hs  # noqa: F401 - loads the extensions
 
     import stemnmf_hs  # noqa: F401
+
     from .signals.nmf_diffraction2d import calibrated_center
 
     notes = [] if notes is None else notes

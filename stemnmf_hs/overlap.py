@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "weight_ratio",
-    "overlap_level",
-    "dominant_component",
-    "class_means",
-    "representative_diffractions",
     "DEFAULT_THRESHOLDS",
+    "class_means",
+    "dominant_component",
+    "overlap_level",
+    "representative_diffractions",
+    "weight_ratio",
 ]
 
 #: Overlap thresholds of Cao et al. 2025, Fig. 5.

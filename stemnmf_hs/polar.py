@@ -21,7 +21,7 @@ import scipy.sparse as sp
 #: Largest n_features * n_rings for which the ring one-hot matrix is held dense (64 MiB).
 _DENSE_LIMIT = 1 << 24
 
-__all__ = ["default_center", "resolve_center", "radius_map", "RingBinning"]
+__all__ = ["RingBinning", "default_center", "radius_map", "resolve_center"]
 
 
 def default_center(signal_shape):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _patterns import CENTER, SHAPE, cosine, crystal
 from scipy.cluster.hierarchy import dendrogram
 
 from stemnmf_hs.clustering import (
@@ -9,8 +10,6 @@ from stemnmf_hs.clustering import (
     cluster_components,
     merge_components,
 )
-from _patterns import CENTER, SHAPE, cosine, crystal
-
 from stemnmf_hs.data._simulate import CRYSTAL_G_VECTORS, amorphous_pattern
 from stemnmf_hs.similarity import polar_cross_correlation
 

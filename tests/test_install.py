@@ -1,8 +1,8 @@
 """Registration with HyperSpy from an editable install (this environment) and from a wheel."""
 
 import importlib.metadata
-import os
 import importlib.util
+import os
 import subprocess
 import sys
 import zipfile

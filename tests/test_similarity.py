@@ -2,12 +2,15 @@
 
 import numpy as np
 import pytest
-
 from _patterns import CENTER, G_SQUARE, SHAPE, cosine, crystal
 
 from stemnmf_hs.data._simulate import amorphous_pattern
 from stemnmf_hs.polar import polar_transform
-from stemnmf_hs.similarity import cosine_similarity, polar_cross_correlation, rotate_patterns
+from stemnmf_hs.similarity import (
+    cosine_similarity,
+    polar_cross_correlation,
+    rotate_patterns,
+)
 
 
 def _mod180(a):

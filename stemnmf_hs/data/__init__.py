@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from ._grains import GrainScan, simulate_overlapping_grains
 from ._mixture import CrystalMixture, simulate_crystal_mixture
-from ._simulate import SimulatedScan, amorphous_pattern, simulate_precipitates, spot_pattern
+from ._simulate import (
+    SimulatedScan,
+    amorphous_pattern,
+    simulate_precipitates,
+    spot_pattern,
+)
 
 __all__ = [
-    "simulated_precipitates",
-    "simulated_crystal_mixture",
-    "simulate_crystal_mixture",
     "CrystalMixture",
-    "simulate_overlapping_grains",
     "GrainScan",
-    "simulate_precipitates",
     "SimulatedScan",
     "amorphous_pattern",
+    "simulate_crystal_mixture",
+    "simulate_overlapping_grains",
+    "simulate_precipitates",
+    "simulated_crystal_mixture",
+    "simulated_precipitates",
     "spot_pattern",
 ]
 

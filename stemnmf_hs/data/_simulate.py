@@ -52,9 +52,9 @@ __all__ = [
     "CRYSTAL_G_VECTORS",
     "SimulatedScan",
     "amorphous_pattern",
+    "simulate_precipitates",
     "spot_offsets",
     "spot_pattern",
-    "simulate_precipitates",
 ]
 
 

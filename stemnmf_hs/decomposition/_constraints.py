@@ -16,12 +16,12 @@ from scipy import ndimage
 from ..polar import RingBinning
 
 __all__ = [
+    "DEFAULT_KERNEL_SIGMA",
+    "FWHM_TO_SIGMA",
     "continuity_projection",
     "gaussian_kernel",
     "resolve_map_kernel",
     "smooth_maps",
-    "FWHM_TO_SIGMA",
-    "DEFAULT_KERNEL_SIGMA",
 ]
 
 #: ``sigma = FWHM * FWHM_TO_SIGMA`` for a Gaussian.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["scan_signal", "stack_like", "image_like", "component_matrix"]
+__all__ = ["component_matrix", "image_like", "scan_signal", "stack_like"]
 
 
 def _axis(name, size, scale, offset, units, navigate):

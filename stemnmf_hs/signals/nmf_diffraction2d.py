@@ -20,7 +20,7 @@ from ._components import ClusterResult, ComponentAnalysisMixin
 from ._estimate_k import NumberOfComponentsMixin
 from ._preprocessing import PreprocessingMixin
 
-__all__ = ["NMFDiffraction2D", "LazyNMFDiffraction2D", "ClusterResult"]
+__all__ = ["ClusterResult", "LazyNMFDiffraction2D", "NMFDiffraction2D"]
 
 #: Name under which HyperSpy's ``decomposition`` dispatches to :class:`ConstrainedNMF`.
 ALGORITHM = "constrained_nmf"
