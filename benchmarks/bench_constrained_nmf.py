@@ -32,7 +32,7 @@ issue is met.
 
 This is a script, not a test::
 
-    python benchmarks/bench_constrained_nmf.py --quick                   # smoke run, ~3 min
+    python benchmarks/bench_constrained_nmf.py --quick                   # smoke run, ~1 min
     python benchmarks/bench_constrained_nmf.py --sklearn-iterations 50   # full protocol
     python benchmarks/bench_constrained_nmf.py --skip-ooc                # dataset A only
     python benchmarks/bench_constrained_nmf.py --ooc-only                # dataset B only
@@ -123,7 +123,7 @@ def _open_complete_zarr(path, params):
         return None
     try:
         z = zarr.open_array(path, mode="r")
-    except Exception:
+    except (OSError, ValueError, KeyError):  # not a (readable) zarr array
         return None
     attrs = z.attrs.asdict()
     if attrs.get("complete") and attrs.get("params") == params:
@@ -732,9 +732,9 @@ def run_dataset_b(args):
     fits = []
     variants = [("lazy decomposition, compression='auto'", {})]
     if args.distributed:
-        variants.append((f"  same on LocalCluster ({args.dist_workers} x {args.dist_threads} "
-                         "threads)", {"distributed": True, "dist_workers": args.dist_workers,
-                                      "dist_threads": args.dist_threads}))
+        label = f"  same on LocalCluster ({args.dist_workers} x {args.dist_threads} threads)"
+        variants.append((label, {"distributed": True, "dist_workers": args.dist_workers,
+                                 "dist_threads": args.dist_threads}))
     for label, extra in variants:
         _log(f"running {label.strip()}: {base['fits']} x {base['iters']} iterations ...")
         res = _launch({**base, **extra}, args.verbose)
@@ -910,15 +910,17 @@ def format_report_b(*, args, path, gen, fits):
     shape, chunks = gen["shape"], gen["chunks"]
     n_chunks = int(np.prod([-(-s // c) for s, c in zip(shape, chunks)]))
     chunk_mib = int(np.prod(chunks)) * 2 / 2**20
+    clipped = f", {a['n_clipped']} clipped" if a["n_clipped"] else ""
     L = []
     L.append("DATASET B: out of core (zarr on disk -> lazy HyperSpy signal -> streamed "
              "decomposition)")
     L.append(f"data    : {scan}x{scan} scan of {shape[2]}x{shape[3]} uint16 patterns, same "
              f"generator as A ({a['params']['n_crystals']} crystals, seed "
              f"{a['params']['seed']}, {ELECTRONS:.0e} e-/pattern, max count {a['max_count']}"
-             f"{', %d clipped' % a['n_clipped'] if a['n_clipped'] else ''})")
-    L.append(f"          {gen['nbytes'] / 2**30:.2f} GiB uncompressed ({gen['nbytes'] * 2 / 2**30:.1f}"
-             f" GiB as float32), {gen['nbytes_stored'] / 2**30:.2f} GiB on disk; chunks "
+             f"{clipped})")
+    L.append(f"          {gen['nbytes'] / 2**30:.2f} GiB uncompressed "
+             f"({gen['nbytes'] * 2 / 2**30:.1f} GiB as float32), "
+             f"{gen['nbytes_stored'] / 2**30:.2f} GiB on disk; chunks "
              f"{tuple(chunks)} = {n_chunks} chunks of {chunk_mib:.0f} MiB; "
              f"{gen['compressor']}")
     L.append(f"          {path}")
