@@ -55,6 +55,13 @@ def continuity_projection(diffractions, binning: RingBinning, outlier_factor=2.0
     numpy.ndarray
         ``(m, n_features)`` projected diffractions, non-negative, same dtype.
     """
+    if _continuity_rows is not None and diffractions.ndim == 2 and diffractions.dtype in (
+        np.float32, np.float64
+    ):
+        d = np.ascontiguousarray(diffractions)
+        labels, inv_counts = _ring_tables(binning)
+        return _continuity_rows(d, labels, inv_counts, binning.n_rings, float(outlier_factor),
+                                np.empty_like(d))
     d = np.maximum(diffractions, 0)
     mean = binning.ring_means(d).astype(d.dtype, copy=False)
     keep = d <= binning.expand(outlier_factor * mean)
@@ -62,6 +69,80 @@ def continuity_projection(diffractions, binning: RingBinning, outlier_factor=2.0
     kept_count = binning.ring_sums(keep.astype(d.dtype))
     robust = np.divide(kept_sum, kept_count, out=mean.copy(), where=kept_count > 0)
     return np.maximum(d, binning.expand(robust))
+
+
+def _ring_tables(binning):
+    """int32 ring labels and float64 reciprocal ring sizes, cached on the binning."""
+    tables = getattr(binning, "_kernel_tables", None)
+    if tables is None:
+        tables = (
+            np.ascontiguousarray(binning.labels, dtype=np.int32),
+            1.0 / np.maximum(binning.counts.astype(np.float64), 1.0),
+        )
+        binning._kernel_tables = tables
+    return tables
+
+
+try:  # numba is a dependency of pyxem, hence always present with this package
+    import numba as _numba
+except ImportError:  # pragma: no cover - numpy fallback below
+    _continuity_rows = None
+else:
+
+    @_numba.njit(cache=True, nogil=True)
+    def _continuity_rows(D, labels, inv_counts, n_rings, factor, out):  # pragma: no cover
+        """Fused ``[.]_W`` of every row of ``D``: three sweeps over one row (in cache).
+
+        Serial on purpose: right after a BLAS call OpenBLAS's worker threads still spin, so a
+        multithreaded kernel here only competes with them.  Four interleaved accumulator
+        tables break the store-to-load dependency chains of the ring sums.
+        """
+        m, F = D.shape
+        acc = np.zeros((4, n_rings), np.float64)
+        cnt = np.zeros((4, n_rings), np.float64)
+        mean = np.empty(n_rings, np.float64)
+        thr = np.empty(n_rings, np.float64)
+        robust = np.empty(n_rings, D.dtype)
+        F4 = F - F % 4
+        for i in range(m):
+            acc[:] = 0.0
+            for j in range(0, F4, 4):
+                for q in range(4):
+                    v = D[i, j + q]
+                    acc[q, labels[j + q]] += v if v > 0 else 0.0
+            for j in range(F4, F):
+                v = D[i, j]
+                acc[0, labels[j]] += v if v > 0 else 0.0
+            for r in range(n_rings):
+                mean[r] = (acc[0, r] + acc[1, r] + acc[2, r] + acc[3, r]) * inv_counts[r]
+                thr[r] = factor * mean[r]
+            acc[:] = 0.0
+            cnt[:] = 0.0
+            for j in range(0, F4, 4):
+                for q in range(4):
+                    v = D[i, j + q]
+                    v = v if v > 0 else 0.0
+                    r = labels[j + q]
+                    if v <= thr[r]:
+                        acc[q, r] += v
+                        cnt[q, r] += 1.0
+            for j in range(F4, F):
+                v = D[i, j]
+                v = v if v > 0 else 0.0
+                r = labels[j]
+                if v <= thr[r]:
+                    acc[0, r] += v
+                    cnt[0, r] += 1.0
+            for r in range(n_rings):
+                c = cnt[0, r] + cnt[1, r] + cnt[2, r] + cnt[3, r]
+                robust[r] = (
+                    (acc[0, r] + acc[1, r] + acc[2, r] + acc[3, r]) / c if c > 0 else mean[r]
+                )
+            for j in range(F):
+                v = D[i, j]
+                b = robust[labels[j]]
+                out[i, j] = v if v > b else b
+        return out
 
 
 def gaussian_kernel(sigma, radius=None):
@@ -198,3 +279,55 @@ def _safe_divide(num, den):
     # A user kernel with a zero centre can leave an isolated position without neighbours.
     return np.divide(num, den, out=np.zeros(np.broadcast_shapes(num.shape, den.shape), num.dtype),
                      where=den > 0)
+
+
+def _separable(kernel, rtol=1e-10):
+    """``(col, row)`` with ``kernel == outer(col, row)``, or ``None``."""
+    k = np.asarray(kernel, dtype=np.float64)
+    u, sv, vt = np.linalg.svd(k)
+    if sv.size > 1 and sv[1] > rtol * sv[0]:
+        return None
+    col, row = u[:, 0] * np.sqrt(sv[0]), vt[0] * np.sqrt(sv[0])
+    return (-col, -row) if col.sum() < 0 else (col, row)
+
+
+def _correlate_axis(g, w, axis, out):
+    """``out = correlate1d(g, w, axis, mode="constant")`` by shifted slice additions."""
+    r = len(w) // 2
+    n = g.shape[axis]
+    np.multiply(g, w[r], out=out)
+    for t in range(-r, r + 1):
+        if t == 0 or abs(t) >= n:
+            continue
+        dst = [slice(None)] * g.ndim
+        src = [slice(None)] * g.ndim
+        dst[axis], src[axis] = (slice(0, n - t), slice(t, n)) if t > 0 else \
+            (slice(-t, n), slice(0, n + t))
+        o = out[tuple(dst)]
+        o += w[r + t] * g[tuple(src)]
+    return out
+
+
+def smooth_maps_stack(maps, navigation_shape, kernel):
+    """``[.]_H`` on maps in the solver's ``(R, n_positions, k)`` layout (no mask).
+
+    The same result as :func:`smooth_maps` on the transposed ``(R * k, n_positions)``
+    stack, up to float32 rounding, without the two transposing copies; a separable kernel
+    (the Gaussians) runs as two 1D passes of shifted additions.
+
+    Returns ``None`` for a kernel that is not separable (use :func:`smooth_maps`).
+    """
+    sep = _separable(kernel)
+    if sep is None:
+        return None
+    R, N, k = maps.shape
+    ny, nx = navigation_shape
+    col, row = (np.asarray(c, dtype=maps.dtype) for c in sep)
+    g = np.maximum(maps, 0).reshape(R, ny, nx, k)
+    tmp = _correlate_axis(g, col, 1, np.empty_like(g))
+    out = _correlate_axis(tmp, row, 2, g)  # g is a private copy: reuse it
+    one = np.ones((ny, nx), maps.dtype)
+    den = _correlate_axis(_correlate_axis(one, col, 0, np.empty_like(one)), row, 1,
+                          np.empty_like(one))
+    out /= den[None, :, :, None]
+    return out.reshape(R, N, k)

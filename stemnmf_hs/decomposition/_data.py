@@ -119,8 +119,15 @@ class DaskData:
         return np.ascontiguousarray(out)
 
     def _stat_graphs(self):
+        # Per-chunk float64 accumulation without a float64 copy of the chunk (the former
+        # ``(X.astype(float64) ** 2).sum()`` made two float64 temporaries per chunk: 4x the
+        # float32 chunk on top of it, per dask thread).
         X = self.X
-        return (X.astype(np.float64) ** 2).sum(), X.mean(dtype=np.float64)
+        sq = X.map_blocks(
+            _chunk_sum_squares, chunks=((1,) * X.numblocks[0], (1,) * X.numblocks[1]),
+            dtype=np.float64,
+        ).sum()
+        return sq, X.mean(dtype=np.float64)
 
     def stats(self):
         """``(||X||_F^2, mean(X))`` in float64 (one streamed pass, the first time only)."""
@@ -151,6 +158,11 @@ class DaskData:
 def _chunk_times(x, b):
     """One chunk's ``x @ b`` in float32 (runs on the workers)."""
     return x.astype(np.float32, copy=False) @ b
+
+
+def _chunk_sum_squares(x):
+    """One chunk's ``sum x**2`` as a ``(1, 1)`` float64 block (buffered cast, no copy)."""
+    return np.array([[np.einsum("ij,ij->", x, x, dtype=np.float64)]])
 
 
 def _chunk_abs_residual_sum(x, m, d):
