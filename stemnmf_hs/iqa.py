@@ -629,6 +629,7 @@ def pairwise_psnr(images, data_range=None, cap=PSNR_CAP_DB):
     s, r = _stack_and_range(images, data_range)
 
     def one(a, b):
+        """PSNR (dB) of one ``(ny, nx)`` pair on the stack's range, capped at ``cap``."""
         if not np.any(a - b):
             return cap
         return min(peak_signal_noise_ratio(a, b, data_range=r), cap)
@@ -699,6 +700,7 @@ def pairwise_mdsi(images, data_range=None):
     st = _mdsi_gradient_stats(*_mdsi_gradients(s, r))
 
     def row(i, js):
+        """MDSI of image ``i`` against images ``js``, mean of both orders: ``(len(js),)``."""
         ab, ba = _mdsi_both_orders(st, i, js)
         return 0.5 * (ab + ba)
 

@@ -489,6 +489,7 @@ def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
     distinct = crit["qualifies"]
 
     def why(i):
+        """Why ``ks[i]`` adds no new diffraction (``str``; duplicates or no lower loss)."""
         k = int(ks[i])
         if not crit["distinct"][i]:
             return f"k = {k} has duplicate components"

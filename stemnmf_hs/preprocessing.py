@@ -28,6 +28,8 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
+from .decomposition._data import is_dask
+
 __all__ = [
     "NOISE_STD_METHODS",
     "check_filter_size",
@@ -41,10 +43,6 @@ NOISE_STD_METHODS = ("rms", "mad", "std")
 
 #: ``Phi^-1(3/4)``: the median of ``|N(0, 1)|`` (``scipy.stats.norm.ppf(0.75)``).
 _MAD_TO_SIGMA = 0.6744897501960817
-
-
-def _is_dask(array):
-    return type(array).__module__.split(".")[0] == "dask"
 
 
 # ------------------------------------------------------------------------- mean filter
@@ -227,7 +225,7 @@ def mean_filter_navigation(data, size=3):
     counts_x = _axis_counts(scan_shape[1], r)
     factor_y = size / counts_y
     factor_x = size / counts_x
-    if not _is_dask(data):
+    if not is_dask(data):
         return _normalized_box_mean(np.asarray(data), size, factor_y, factor_x)
 
     import dask.array as da
@@ -337,7 +335,7 @@ def noise_std(patterns, method="rms"):
             f"noise_std needs patterns (..., ky, kx) of at least 2 x 2 pixels; got an array "
             f"of shape {shape}."
         )
-    if _is_dask(patterns):
+    if is_dask(patterns):
         import dask.array as da
 
         lead = patterns.ndim - 2

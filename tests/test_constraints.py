@@ -135,3 +135,28 @@ def test_smoothing_with_navigation_mask_leaks_nothing():
     out = smooth_maps(maps, shape, resolve_map_kernel(), valid)
     assert out.shape == maps.shape
     np.testing.assert_allclose(out, 2.0, rtol=1e-6)
+
+
+def test_fast_paths_equal_the_reference_projections(monkeypatch):
+    """The numba continuity kernel and the (R, N, k) smoothing give the numpy results."""
+    from stemnmf_hs.decomposition import _constraints as c
+    from stemnmf_hs.polar import RingBinning
+
+    rng = np.random.default_rng(3)
+    binning = RingBinning((40, 48), center=(23.0, 19.5))
+    D = rng.random((7, 40 * 48)).astype(np.float32)
+    D[:, ::37] *= 6.0  # Bragg-like outliers above 2x the ring mean
+    D[:, ::11] *= 0.01  # dark spots to be raised
+    fast = c.continuity_projection(D, binning, 2.0)
+    monkeypatch.setattr(c, "_continuity_rows", None)
+    ref = c.continuity_projection(D, binning, 2.0)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-7)
+    assert (ref > D).any()  # the projection did raise dark spots
+
+    maps = rng.random((3, 12 * 9, 4)).astype(np.float32)  # (R, N, k)
+    kernel = c.resolve_map_kernel(None, None, None)
+    stack = c.smooth_maps_stack(maps, (12, 9), kernel)
+    flat = maps.transpose(0, 2, 1).reshape(12, 12 * 9)
+    ref_maps = c.smooth_maps(flat, (12, 9), kernel).reshape(3, 4, -1).transpose(0, 2, 1)
+    np.testing.assert_allclose(stack, ref_maps, rtol=1e-5, atol=1e-6)
+    assert c.smooth_maps_stack(maps, (12, 9), np.eye(3)) is None  # not separable

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-__all__ = ["DaskData", "InMemoryData", "SketchedData", "as_data", "sketch"]
+__all__ = ["DaskData", "InMemoryData", "SketchedData", "is_dask", "sketch"]
 
 
 class InMemoryData:
@@ -213,16 +213,8 @@ class SketchedData:
         return self.exact.abs_residual_mean(maps, components)
 
 
-def as_data(X):
-    """Wrap a validated float32 numpy array or a dask array as solver data."""
-    if isinstance(X, (InMemoryData, DaskData, SketchedData)):
-        return X
-    if _is_dask(X):
-        return DaskData(X)
-    return InMemoryData(X)
-
-
-def _is_dask(X):
+def is_dask(X):
+    """Whether ``X`` is a ``dask.array.Array`` (``False`` when dask is not importable)."""
     try:
         import dask.array as da
     except ImportError:  # pragma: no cover - dask is a dependency

@@ -34,7 +34,7 @@ from ._constraints import (
     smooth_maps,
     smooth_maps_stack,
 )
-from ._data import DaskData, InMemoryData, sketch
+from ._data import DaskData, InMemoryData, is_dask, sketch
 
 __all__ = ["ConstrainedNMF"]
 
@@ -454,7 +454,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ValueError
             See the class docstring.
         """
-        if _is_dask(X):
+        if is_dask(X):
             data = DaskData(_check_dask_input(X, "ConstrainedNMF (input X)"))
             self.n_features_in_ = data.shape[1]
         else:
@@ -521,7 +521,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             On negative or non-finite values or a feature count other than in ``fit``.
         """
         check_is_fitted(self)
-        if _is_dask(X):
+        if is_dask(X):
             X = _check_dask_input(X, "ConstrainedNMF.transform (input X)")
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(
@@ -584,30 +584,13 @@ def _check_dask_input(X, name):
         raise ValueError(f"{name} must hold real numbers; got dtype {X.dtype}.")
     if X.dtype.kind in "ub":
         return X
-    if X.dtype.kind == "f":
-        n_bad, vmin = dask.compute((~_da_isfinite(X)).sum(), X.min())
-    else:
-        n_bad, vmin = 0, dask.compute(X.min())[0]
-    if int(n_bad):
-        raise ValueError(f"{name} holds {int(n_bad)} NaN or infinite value(s).")
-    if float(vmin) < 0:
+    # min and max in one pass: NaN propagates into both, inf shows in one of them.
+    vmin, vmax = (float(v) for v in dask.compute(X.min(), X.max()))
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        raise ValueError(f"{name} holds NaN or infinite values (min {vmin}, max {vmax}).")
+    if vmin < 0:
         raise ValueError(f"Negative values in data passed to {name} (minimum {vmin:g}).")
     return X
-
-
-def _da_isfinite(X):
-    """``dask.array.isfinite`` (imported lazily)."""
-    import dask.array as da
-
-    return da.isfinite(X)
-
-
-def _is_dask(X):
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover - dask is a dependency
-        return False
-    return isinstance(X, da.Array)
 
 
 def _make_diffraction_projection(est, n_features):
@@ -665,6 +648,7 @@ def _make_map_projection(est, n_samples):
     kernel = resolve_map_kernel(est.map_kernel, est.probe_fwhm, est.scan_step)
 
     def project(M):
+        """``[.]_H`` of a ``(m, n_positions)`` stack of maps (Kimoto et al. 2025)."""
         return smooth_maps(M, shape, kernel, valid)
 
     if valid is None and _separable(kernel) is not None:

@@ -72,9 +72,7 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
     work = data
     template = clone(estimator)
     if template.compression is not None:
-        rank = clone(template).set_params(n_components=int(ks[-1]))._sketch_rank(
-            int(ks[-1]), data.shape
-        )
+        rank = template._sketch_rank(int(ks[-1]), data.shape)
         work = sketch(data, rank, template.power_iterations, rng)
         template.set_params(compression=None)
     out = {"k": ks, "loss": [], "error": [], "n_iter": [], "components": [], "maps": []}

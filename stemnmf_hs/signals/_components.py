@@ -171,6 +171,7 @@ class ClusterResult:
         labels = np.asarray(self.labels)
 
         def link_colour(node):
+            """Colour of linkage node ``node``: its cluster's colour, grey if mixed."""
             clusters = np.unique(labels[sorted(members[node])])
             return _label_colour(clusters[0]) if clusters.size == 1 else "0.45"
 
@@ -962,6 +963,7 @@ def _close_hyperspy_plot(signal):
     original = plt.close
 
     def close(fig=None):
+        """``plt.close`` that closes only a named figure (HyperSpy 2.5 closes the active)."""
         if fig is not None:
             original(fig)
 
@@ -1192,6 +1194,7 @@ def _overlap_widget(fig, ax, im, ratio, thresholds):
     out = None if live else widgets.Output()
 
     def update(value):
+        """Redraw the overlap map for weight-ratio threshold ``value`` (0-1)."""
         im.set_data(_overlap_shown(ratio, float(value)))
         ax.set_title(f"Overlap map (weight ratio ≥ {float(value):.2f})")
         if live:

@@ -275,7 +275,7 @@ def solver_data(signal, nav_mask, sig_mask, clip_negative):
     from ..decomposition._data import DaskData, InMemoryData
 
     if signal._lazy:
-        return DaskData(_lazy_matrix(signal, nav_mask, sig_mask, clip_negative)[0])
+        return DaskData(_lazy_matrix(signal, nav_mask, sig_mask, clip_negative))
     data = signal.data
     ny, nx, sy, sx = data.shape
     X = data.reshape(ny * nx, sy * sx)
@@ -307,8 +307,7 @@ def _gather(X, rows, cols, block_bytes=1 << 22):
 def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
     """Dask ``(n_valid_positions, n_valid_pixels)`` float32 matrix of a lazy 4D scan.
 
-    Returns ``(X, n_positions, n_pixels)`` (the latter two before masking).  Nothing is
-    computed; the pattern axes end up in one chunk, the scan chunking is kept.
+    Nothing is computed; the pattern axes end up in one chunk, the scan chunking is kept.
     """
     import dask.array as da
 
@@ -324,7 +323,7 @@ def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
         X = X.astype(np.float32)
     if clip_negative:
         X = da.maximum(X, 0)
-    return X, ny * nx, sy * sx
+    return X
 
 
 def prepare_estimator(signal, opts, allowed=(), k_max=None):
