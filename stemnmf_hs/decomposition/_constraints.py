@@ -20,7 +20,9 @@ __all__ = [
     "FWHM_TO_SIGMA",
     "continuity_projection",
     "gaussian_kernel",
+    "project_normalize_sorted",
     "resolve_map_kernel",
+    "ring_order",
     "smooth_maps",
 ]
 
@@ -86,6 +88,7 @@ def _ring_tables(binning):
 try:  # numba is a dependency of pyxem, hence always present with this package
     import numba as _numba
 except ImportError:  # pragma: no cover - numpy fallback below
+    _numba = None
     _continuity_rows = None
 else:
 
@@ -143,6 +146,154 @@ else:
                 b = robust[labels[j]]
                 out[i, j] = v if v > b else b
         return out
+
+
+def ring_order(binning: RingBinning):
+    """Pixel order that makes every ring a contiguous segment, cached on the binning.
+
+    Parameters
+    ----------
+    binning : stemnmf_hs.polar.RingBinning
+        Ring assignment of the ``n_features`` kept pixels.
+
+    Returns
+    -------
+    perm : numpy.ndarray of int
+        ``(n_features,)``; ``D[:, perm]`` lists the pixels ring by ring (stable within a ring).
+    starts : numpy.ndarray of int64
+        ``(n_rings + 1,)`` segment bounds: ring ``r`` is ``D[:, perm][:, starts[r]:starts[r+1]]``.
+    """
+    cached = getattr(binning, "_ring_order", None)
+    if cached is None:
+        perm = np.argsort(binning.labels, kind="stable")
+        counts = np.bincount(binning.labels, minlength=binning.n_rings)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        cached = binning._ring_order = (perm, starts)
+    return cached
+
+
+def project_normalize_sorted(D, starts, outlier_factor, old, rings=True):
+    """``[.]_W``, unit-sum normalization and the L1 change, in place, on ring-sorted pixels.
+
+    The fused form of :func:`continuity_projection` followed by the solver's unit-sum (L1)
+    normalization and its ``||W(i+1) - W(i)||_1`` bookkeeping (Kimoto et al. 2025, protocol
+    steps 4 and 7), for diffractions whose pixels are in :func:`ring_order` (every ring one
+    contiguous segment): one row at a time, while the row is in cache.
+
+    Parameters
+    ----------
+    D : numpy.ndarray
+        ``(m, n_features)`` float32, C-contiguous, pixels in ring order; overwritten with the
+        projected, unit-sum diffractions.
+    starts : numpy.ndarray of int64
+        ``(n_rings + 1,)`` ring segment bounds from :func:`ring_order`.
+    outlier_factor : float
+        Values above ``outlier_factor`` times the ring mean are Bragg-spot outliers.
+    old : numpy.ndarray
+        ``(m, n_features)`` previous diffractions (same order) for the L1 change.
+    rings : bool, default True
+        ``False``: non-negativity only (no continuity constraint), then normalization.
+
+    Returns
+    -------
+    sums : numpy.ndarray
+        ``(m,)`` float64 sums of the projected rows before normalization (zero rows stay
+        zero).
+    l1 : numpy.ndarray
+        ``(m,)`` float64 ``||D_new[i] - old[i]||_1``.
+    """
+    m = D.shape[0]
+    sums = np.empty(m, np.float64)
+    l1 = np.empty(m, np.float64)
+    if _project_rows_sorted is not None and D.dtype == np.float32 and D.flags.c_contiguous:
+        _project_rows_sorted(D, starts, float(outlier_factor), old, bool(rings), sums, l1)
+        return sums, l1
+    # numpy reference (the same arithmetic, segment reductions by reduceat)
+    d = np.maximum(D, 0)
+    if rings:
+        counts = np.diff(starts)
+        begin = starts[:-1]
+        mean = np.add.reduceat(d, begin, axis=1) / counts
+        keep = d <= np.repeat(outlier_factor * mean, counts, axis=1)
+        kept_sum = np.add.reduceat(np.where(keep, d, 0), begin, axis=1)
+        kept_count = np.add.reduceat(keep.astype(d.dtype), begin, axis=1)
+        robust = np.divide(kept_sum, kept_count, out=mean.copy(), where=kept_count > 0)
+        d = np.maximum(D, np.repeat(robust.astype(D.dtype), counts, axis=1))
+    sums[:] = d.sum(axis=1, dtype=np.float64)
+    d /= np.where(sums > 0, sums, 1.0).astype(D.dtype)[:, None]
+    l1[:] = np.abs(d - old).sum(axis=1, dtype=np.float64)
+    D[...] = d
+    return sums, l1
+
+
+if _numba is None:  # pragma: no cover
+    _project_rows_sorted = None
+else:
+
+    # Loops run over slices (``range(seg.size)``): with bounds read from ``starts`` numba
+    # cannot prove the indices non-negative, keeps its wraparound branch and does not
+    # vectorize (7 ms instead of 2 ms on 300 x 16384).
+    @_numba.njit(inline="always", fastmath=True)
+    def _positive_sum(seg):  # pragma: no cover
+        acc = np.float32(0.0)
+        for j in range(seg.size):
+            acc += max(seg[j], np.float32(0.0))
+        return acc
+
+    @_numba.njit(inline="always", fastmath=True)
+    def _kept_sum(seg, thr):  # pragma: no cover
+        acc = np.float32(0.0)
+        cnt = np.float32(0.0)
+        for j in range(seg.size):
+            v = max(seg[j], np.float32(0.0))
+            w = np.float32(v <= thr)
+            acc += v * w
+            cnt += w
+        return acc, cnt
+
+    @_numba.njit(inline="always", fastmath=True)
+    def _raise_to(seg, base):  # pragma: no cover
+        acc = np.float32(0.0)
+        for j in range(seg.size):
+            v = max(seg[j], base)
+            seg[j] = v
+            acc += v
+        return acc
+
+    @_numba.njit(inline="always", fastmath=True)
+    def _scale_l1(row, old, scale):  # pragma: no cover
+        acc = np.float32(0.0)
+        for j in range(row.size):
+            v = row[j] * scale
+            row[j] = v
+            acc += abs(v - old[j])
+        return acc
+
+    @_numba.njit(cache=True, nogil=True, fastmath=True)
+    def _project_rows_sorted(D, starts, factor, old, rings, sums, l1):  # pragma: no cover
+        """Kernel of :func:`project_normalize_sorted`: contiguous ring segments vectorize.
+
+        Per row: per ring the mean of the clipped values, the mean of those not above
+        ``factor`` times it, the raise to that robust mean; then the row sum, the scaling to
+        unit sum and the L1 change, all on the row while it is in cache.  float32 sums per
+        ring (a few hundred values), float64 over rings.
+        """
+        m, F = D.shape
+        f32 = np.float32(factor)
+        for i in range(m):
+            row = D[i]
+            total = 0.0
+            if rings:
+                for r in range(starts.size - 1):
+                    seg = row[starts[r]:starts[r + 1]]
+                    mean = _positive_sum(seg) / np.float32(seg.size)
+                    kept, count = _kept_sum(seg, f32 * mean)
+                    total += _raise_to(seg, kept / count if count > 0 else mean)
+            else:
+                total = _raise_to(row, np.float32(0.0))
+            sums[i] = total
+            scale = np.float32(1.0 / total) if total > 0 else np.float32(1.0)
+            l1[i] = _scale_l1(row, old[i], scale)
 
 
 def gaussian_kernel(sigma, radius=None):

@@ -30,11 +30,13 @@ from ..polar import RingBinning
 from ._constraints import (
     _separable,
     continuity_projection,
+    project_normalize_sorted,
     resolve_map_kernel,
+    ring_order,
     smooth_maps,
     smooth_maps_stack,
 )
-from ._data import DaskData, InMemoryData, is_dask, sketch
+from ._data import DaskData, InMemoryData, SketchedData, is_dask, sketch
 
 __all__ = ["ConstrainedNMF"]
 
@@ -475,10 +477,11 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
         rank = self._sketch_rank(k, data.shape)
         rng = check_random_state(self.random_state)
-        work = data if rank is None else sketch(data, rank, self.power_iterations, rng)
         maps, components, info = _fit_batched(
-            work,
+            data,
             k,
+            sketch_rank=rank,
+            power_iterations=self.power_iterations,
             n_restarts=self.n_restarts,
             solver=self.solver,
             max_iter=self.max_iter,
@@ -593,10 +596,44 @@ def _check_dask_input(X, name):
     return X
 
 
+class _DiffractionProjection:
+    """``[.]_W`` of an estimator, for ``(m, n_features)`` stacks of diffractions.
+
+    Calling it projects diffractions in the data's pixel order.  :attr:`order` and
+    :meth:`project_normalize` serve the compressed solver, which keeps its diffractions in
+    ring-sorted pixel order (every ring contiguous) and fuses the projection with the unit-sum
+    normalization and the L1 change.
+    """
+
+    def __init__(self, binning=None, outlier_factor=2.0):
+        self.binning = binning
+        self.outlier_factor = float(outlier_factor)
+        if binning is None:  # no rings: the kernel only clips (typed dummy bounds)
+            self.order, self._starts = None, np.zeros(2, np.int64)
+        else:
+            self.order, self._starts = ring_order(binning)
+
+    def __call__(self, D):
+        """Project ``(m, n_features)`` diffractions in the data's pixel order."""
+        if self.binning is None:
+            return np.maximum(D, 0)
+        return continuity_projection(D, self.binning, self.outlier_factor)
+
+    def project_normalize(self, D, old):
+        """In place on ring-ordered ``D (m, n_features)``: project, normalize to unit sum.
+
+        Returns ``(sums, l1)``, each ``(m,)`` float64: the row sums before normalization and
+        ``||D_new - old||_1`` per row (see ``project_normalize_sorted``).
+        """
+        return project_normalize_sorted(
+            D, self._starts, self.outlier_factor, old, rings=self.binning is not None
+        )
+
+
 def _make_diffraction_projection(est, n_features):
-    """The ``[.]_W`` callable for ``(m, n_features)`` stacks, after validating geometry."""
+    """The ``[.]_W`` of ``est`` for ``(m, n_features)`` stacks, after validating geometry."""
     if est.diffraction_constraint is None:
-        return lambda D: np.maximum(D, 0)
+        return _DiffractionProjection()
     if est.signal_shape is None:
         raise ValueError(
             "diffraction_constraint='continuity' needs the pattern geometry: pass "
@@ -613,8 +650,7 @@ def _make_diffraction_projection(est, n_features):
             f"X has {n_features} features but signal_shape {shape}{masked} gives "
             f"{binning.labels.size}; pass the pattern shape and signal_mask of the data."
         )
-    factor = float(est.outlier_factor)
-    return lambda D: continuity_projection(D, binning, factor)
+    return _DiffractionProjection(binning, est.outlier_factor)
 
 
 def _make_map_projection(est, n_samples):
@@ -679,6 +715,8 @@ def _fit_batched(
     show_progressbar=False,
     polish_maps=False,
     init_maps=None,
+    sketch_rank=None,
+    power_iterations=2,
 ):
     """Run every restart of the protocol together; keep the best (paper steps 2-9).
 
@@ -688,8 +726,15 @@ def _fit_batched(
         ``(N, F)`` float32 data, seen only through its two products (``_data.py``).
     k : int
         Number of components.
-    project_w, project_h : callable
-        ``[.]_W`` on ``(m, F)`` and ``[.]_H`` on ``(m, N)`` stacks.
+    sketch_rank : int, optional
+        Sketch ``data`` at this rank (with ``power_iterations``) after drawing the initial
+        maps, so that the exact and the compressed modes start from the same maps for the
+        same seed.
+    project_w : _DiffractionProjection
+        ``[.]_W`` on ``(m, F)`` stacks.
+    project_h : callable
+        ``[.]_H`` on ``(m, N)`` stacks (optionally with a ``stack`` attribute acting on the
+        solver's ``(R, N, k)`` layout).
     polish_maps : bool
         Replace the kept maps by the exact non-negative least-squares maps on the final
         diffractions (only meaningful without a map constraint).
@@ -704,19 +749,21 @@ def _fit_batched(
     components : numpy.ndarray
         ``(k, F)`` float32, unit sum, sorted by decreasing map L2 norm (step 9).
     info : dict
-        ``n_iter``, ``error`` (against the full data), ``restart_errors`` (against ``data``,
-        i.e. the sketch in compressed mode), ``history``.
+        ``n_iter``, ``error`` and ``restart_errors`` (Frobenius, against the full data),
+        ``history``.
 
     Notes
     -----
-    With sketched data the iterations run against ``Q B``; the kept restart then gets one
-    exact update of its maps from the full data (one pass), so its maps, the constraints and
-    the reported error all refer to the full data.
+    With sketched data the iterations run against ``Q B`` (ALS: ``_iterate_sketched_als``,
+    whose diffractions stay in ring-sorted pixel order); then one exact pass ``X D^T`` over
+    the data serves every restart: each gets one exact map update and its exact error, and
+    the restart with the lowest exact error is kept.  So the kept maps, the constraints and
+    every reported error refer to the full data.
     """
     N, F = data.shape
     R = n_restarts
     dtype = np.dtype(np.float32)
-    X2, mean = data.stats()
+    mean = data.stats()[1]
     scale = np.sqrt(max(mean, _EPS) / k)
     # Step 2: non-negative random maps for every restart.
     M = (rng.random_sample((R, N, k)) * scale).astype(dtype)
@@ -727,26 +774,108 @@ def _fit_batched(
         D = (rng.random_sample((R, k, F)) * scale).astype(dtype)
         D, norms = _normalize_diffractions(D)
         M *= norms[:, None, :].astype(dtype)
+    if sketch_rank is not None:
+        data = sketch(data, sketch_rank, power_iterations, rng)
 
-    stack_h = getattr(project_h, "stack", None)
+    apply_h = _stack_projection(project_h, k)
 
-    def _apply_h(M_):
-        if stack_h is not None:
-            return stack_h(M_)
-        # (R, N, k) -> (R * k, N) stack of maps for [.]_H, and back.
-        r = M_.shape[0]
-        flat = M_.transpose(0, 2, 1).reshape(r * k, N)
-        return np.ascontiguousarray(project_h(flat).reshape(r, k, N).transpose(0, 2, 1))
-
-    def _update_maps(M_, XDt, DDt):
+    def update_maps(M_, XDt, DDt):
+        """Steps 5-6: map update (eq. 8 or eq. 4) and ``[.]_H``."""
         if solver == "als":
-            return _apply_h(_update_maps_als(XDt, DDt))
-        return _apply_h(_update_maps_mu(M_, XDt, DDt))
+            return apply_h(_update_maps_als(XDt, DDt))
+        return apply_h(_update_maps_mu(M_, XDt, DDt))
 
     hist = np.full((max_iter, 3, R), np.nan)
+    if solver == "als" and isinstance(data, SketchedData):
+        M, D, err, n_iter = _iterate_sketched_als_threads(
+            data, M, project_w, apply_h, max_iter, tol, hist, show_progressbar
+        )
+    else:
+        M, D, err, n_iter = _iterate(
+            data, M, D, solver, project_w, update_maps,
+            _progress(range(max_iter), show_progressbar), tol, hist,
+        )
+        n_iter = np.full(R, n_iter)
+
+    exact = data.exact
+    if exact is not data:
+        # Step 8 on the full data: one exact pass X D^T for every restart, the exact map
+        # update of each, and its exact error.
+        XDt = _products_with_data(exact, D)
+        DDt = D @ D.transpose(0, 2, 1)
+        M = update_maps(M, XDt, DDt)
+        err = _squared_error(exact.stats()[0], M, XDt, D, DDt)
+    # Step 8: keep the best restart by final error.
+    best = int(np.argmin(err))
+    M_best, D_best = M[best], D[best]
+    restart_errors = np.sqrt(err)
+    if polish_maps:
+        # Without [.]_H the clipped least-squares maps only approximate the non-negative
+        # least-squares maps on the final diffractions: finish them exactly, so that
+        # fit_transform(X) == transform(X) (one exact product X D^T).
+        XDt = _products_with_data(exact, D_best[None])
+        M_best = _nnls_maps(XDt[0], D_best)
+        DDt = D_best[None] @ D_best[None].transpose(0, 2, 1)
+        err_best = _squared_error(exact.stats()[0], M_best[None], XDt, D_best[None], DDt)[0]
+        restart_errors[best] = np.sqrt(err_best)
+    # Step 9: sort by the L2 norm of the maps.
+    order = np.argsort(-np.linalg.norm(M_best.astype(np.float64), axis=0), kind="stable")
+    n_iter = int(n_iter[best])
+    history = {
+        "mse": hist[:n_iter, 0, best].copy(),
+        "w_change": hist[:n_iter, 1, best].copy(),
+        "h_change": hist[:n_iter, 2, best].copy(),
+    }
+    info = {
+        "n_iter": n_iter,
+        "error": float(restart_errors[best]),
+        "restart_errors": restart_errors,
+        "history": history,
+    }
+    return (
+        np.ascontiguousarray(M_best[:, order]),
+        np.ascontiguousarray(D_best[order]),
+        info,
+    )
+
+
+def _stack_projection(project_h, k):
+    """``[.]_H`` on the solver's ``(R, N, k)`` maps."""
+    stack = getattr(project_h, "stack", None)
+    if stack is not None:
+        return stack
+
+    def apply(M):
+        """``[.]_H`` through the ``(R * k, N)`` stack layout and back."""
+        r, N = M.shape[:2]
+        flat = M.transpose(0, 2, 1).reshape(r * k, N)
+        return np.ascontiguousarray(project_h(flat).reshape(r, k, N).transpose(0, 2, 1))
+
+    return apply
+
+
+def _converged(tol, dw, dh, w_norm, h_norm):
+    """Every restart's relative L1 changes of W and H below ``tol``."""
+    if not tol > 0:
+        return False
+    rel_w = dw / np.maximum(w_norm, _EPS)
+    rel_h = dh / np.maximum(h_norm, _EPS)
+    return bool((rel_w < tol).all() and (rel_h < tol).all())
+
+
+def _iterate(data, M, D, solver, project_w, update_maps, iterations, tol, hist):
+    """Protocol steps 3-7 on any solver data, every restart at once.
+
+    Returns ``(M (R, N, k), D (R, k, F), err (R,), n_iter)`` with ``err`` the squared errors
+    against ``data``; ``hist`` ``(max_iter, 3, R)`` receives MSE and L1 changes.
+    """
+    R, N, k = M.shape
+    F = data.shape[1]
+    X2 = data.stats()[0]
     n_iter = 0
+    err = dw = None
     MtM = M.transpose(0, 2, 1) @ M
-    for it in _progress(range(max_iter), show_progressbar):
+    for it in iterations:
         # Steps 3-4: diffractions, [.]_W, unit-sum normalization.  MtM is M^T M of the
         # current maps, carried over from the error of the previous iteration.
         MtX = _products_with_data_t(data, M)
@@ -758,11 +887,11 @@ def _fit_batched(
         D_new = project_w(D_new.reshape(R * k, F)).reshape(R, k, F)
         D_new, norms = _normalize_diffractions(D_new)
         if solver == "mu":  # keep the product unchanged by the normalization
-            M = M * norms[:, None, :].astype(dtype)
+            M = M * norms[:, None, :].astype(M.dtype)
         # Steps 5-6: maps and [.]_H.
         XDt = _products_with_data(data, D_new)
         DDt = D_new @ D_new.transpose(0, 2, 1)
-        M_new = _update_maps(M, XDt, DDt)
+        M_new = update_maps(M, XDt, DDt)
         MtM_new = M_new.transpose(0, 2, 1) @ M_new
         # Step 7: MSE and L1 norms of the changes.
         err = _squared_error(X2, M_new, XDt, D_new, DDt, MtM_new)
@@ -774,47 +903,127 @@ def _fit_batched(
             hist[it, 1] = dw
         D, M, MtM = D_new, M_new, MtM_new
         n_iter = it + 1
-        if tol > 0 and it > 0:
-            rel_w = dw / np.maximum(np.abs(D).sum(axis=(1, 2), dtype=np.float64), _EPS)
-            rel_h = dh / np.maximum(np.abs(M).sum(axis=(1, 2), dtype=np.float64), _EPS)
-            if (rel_w < tol).all() and (rel_h < tol).all():
-                break
+        if it > 0 and _converged(
+            tol, dw, dh, (norms > 0).sum(axis=1), np.abs(M).sum(axis=(1, 2), dtype=np.float64)
+        ):
+            break
+    return M, D, err, n_iter
 
-    # Step 8: keep the best restart by final error.
-    best = int(np.argmin(err))
-    M_best, D_best = M[best], D[best]
-    restart_errors = np.sqrt(err)
-    exact = data.exact
-    if polish_maps or exact is not data:
-        # Without [.]_H the clipped least-squares maps only approximate the non-negative
-        # least-squares maps on the final diffractions: finish them exactly, so that
-        # fit_transform(X) == transform(X).  A sketched fit takes its last map update from
-        # the full data.  Either way one exact product X D^T.
-        XDt = _products_with_data(exact, D_best[None])
-        DDt = D_best[None] @ D_best[None].transpose(0, 2, 1)
-        if polish_maps:
-            M_best = _nnls_maps(XDt[0], D_best)
-        else:
-            M_best = _update_maps(M_best[None], XDt, DDt)[0]
-        err_best = _squared_error(exact.stats()[0], M_best[None], XDt, D_best[None], DDt)[0]
-    else:
-        err_best = err[best]
-    restart_errors[best] = np.sqrt(err_best)
-    # Step 9: sort by the L2 norm of the maps.
-    order = np.argsort(-np.linalg.norm(M_best.astype(np.float64), axis=0), kind="stable")
-    history = {
-        "mse": hist[:n_iter, 0, best].copy(),
-        "w_change": hist[:n_iter, 1, best].copy(),
-        "h_change": hist[:n_iter, 2, best].copy(),
-    }
-    info = {
-        "n_iter": n_iter,
-        "error": float(np.sqrt(err_best)),
-        "restart_errors": restart_errors,
-        "history": history,
-    }
+
+def _blas_threads():
+    """Threads of the BLAS library numpy uses (1 when unknown)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info.get("num_threads", 1) for info in threadpool_info()
+              if info.get("user_api") == "blas"]
+    return max(1, min(counts)) if counts else 1
+
+
+def _iterate_sketched_als_threads(data, M, project_w, apply_h, max_iter, tol, hist,
+                                  show_progressbar):
+    """:func:`_iterate_sketched_als` with the restarts split over the BLAS threads.
+
+    Against the sketch every product is small (``l`` ~ 2k), where a multithreaded BLAS call
+    mostly synchronizes its threads and the fused ``[.]_W`` kernel is serial.  The restarts
+    are therefore split into as many groups as BLAS has threads; each group runs in its own
+    thread (the products and the kernels release the GIL) with single-threaded BLAS.  The
+    arithmetic of every restart is unchanged; each group stops on its own ``tol``.
+
+    Returns ``(M, D, err, n_iter)`` as :func:`_iterate_sketched_als`, ``n_iter`` ``(R,)``.
+    """
+    R = M.shape[0]
+    n_groups = min(R, _blas_threads())
+    bounds = np.linspace(0, R, n_groups + 1).astype(int)
+    if n_groups == 1:
+        out = _iterate_sketched_als(data, M, project_w, apply_h,
+                                    _progress(range(max_iter), show_progressbar), tol, hist)
+        return out[:3] + (np.full(R, out[3]),)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_groups) as pool:
+        futures = [
+            pool.submit(
+                _iterate_sketched_als, data, M[a:b], project_w, apply_h,
+                _progress(range(max_iter), show_progressbar and g == 0), tol,
+                hist[:, :, a:b],
+            )
+            for g, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+        ]
+        parts = [f.result() for f in futures]
     return (
-        np.ascontiguousarray(M_best[:, order]),
-        np.ascontiguousarray(D_best[order]),
-        info,
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([np.full(b - a, p[3]) for p, a, b in zip(parts, bounds[:-1], bounds[1:])]),
     )
+
+
+def _iterate_sketched_als(data, M, project_w, apply_h, iterations, tol, hist):
+    """Protocol steps 3-7 (ALS, eqs. 7-8) against the sketch ``X ~= Q B``, every restart.
+
+    The products are re-associated so that no ``(R k, F)`` intermediate other than the
+    diffractions themselves is formed:
+
+    * ``D = [(M^T M)^-1 (M^T Q)] B`` -- one ``(R k, l) @ (l, F)`` product;
+    * ``[.]_W``, unit-sum normalization and ``||W(i+1) - W(i)||_1`` in one fused sweep, in
+      ring-sorted pixel order (``B``'s columns are permuted once);
+    * ``M = Q [(B D^T) (D D^T)^-1]`` -- one ``(N, l) @ (l, k)`` product per restart, then
+      ``[.]_H``;
+    * the error's cross term ``<M, Q B D^T> = <M^T Q, (B D^T)^T>`` from ``M^T Q``, which the
+      next iteration's diffraction update needs anyway.
+
+    Returns ``(M (R, N, k), D (R, k, F), err (R,), n_iter)``; ``D`` in the data's pixel
+    order, ``err`` the squared errors against the sketch.
+    """
+    R, N, k = M.shape
+    F = data.shape[1]
+    Q, B = data.Q, data.B
+    order = project_w.order
+    if order is not None:
+        B = np.ascontiguousarray(B[:, order])
+    X2 = data.stats()[0]
+    dtype = M.dtype
+    bufs = [np.zeros((R * k, F), dtype), np.zeros((R * k, F), dtype)]
+    MtQ = np.matmul(M.transpose(0, 2, 1), Q)  # (R, k, l)
+    MtM = M.transpose(0, 2, 1) @ M
+    err = None
+    n_iter = 0
+    for it in iterations:
+        # Steps 3-4: eq. 7 on the sketch, [.]_W, unit sum, L1 change (fused).
+        D_flat, D_old = bufs[it % 2], bufs[(it + 1) % 2]
+        C = _batched_gram_inverse(MtM).astype(dtype) @ MtQ
+        np.matmul(C.reshape(R * k, -1), B, out=D_flat)
+        sums, dw_rows = project_w.project_normalize(D_flat, D_old)
+        D = D_flat.reshape(R, k, F)
+        # Steps 5-6: eq. 8 on the sketch, [.]_H.
+        BDt = (B @ D_flat.T).reshape(-1, R, k).transpose(1, 0, 2)  # (R, l, k)
+        DDt = D @ D.transpose(0, 2, 1)
+        P = BDt @ _batched_gram_inverse(DDt).astype(dtype)
+        M_new = apply_h(np.matmul(Q, P))
+        MtM_new = M_new.transpose(0, 2, 1) @ M_new
+        MtQ_new = np.matmul(M_new.transpose(0, 2, 1), Q)
+        # Step 7: MSE and L1 norms of the changes.
+        cross = np.einsum("rkl,rlk->r", MtQ_new, BDt, dtype=np.float64)
+        quad = np.einsum("rij,rij->r", MtM_new, DDt, dtype=np.float64)
+        err = np.maximum(X2 - 2.0 * cross + quad, 0.0)
+        hist[it, 0] = err / (N * F)
+        dh = _l1_change(M_new, M)
+        hist[it, 2] = dh
+        dw = dw_rows.reshape(R, k).sum(axis=1)
+        if it > 0:
+            hist[it, 1] = dw
+        M, MtM, MtQ = M_new, MtM_new, MtQ_new
+        n_iter = it + 1
+        if it > 0 and _converged(
+            tol, dw, dh, (sums.reshape(R, k) > 0).sum(axis=1),
+            np.abs(M).sum(axis=(1, 2), dtype=np.float64),
+        ):
+            break
+    D = bufs[(n_iter - 1) % 2].reshape(R, k, F)
+    if order is not None:
+        unsorted = np.empty_like(D)
+        unsorted[:, :, order] = D
+        D = unsorted
+    return M, D, err, n_iter
