@@ -160,3 +160,39 @@ def test_fast_paths_equal_the_reference_projections(monkeypatch):
     ref_maps = c.smooth_maps(flat, (12, 9), kernel).reshape(3, 4, -1).transpose(0, 2, 1)
     np.testing.assert_allclose(stack, ref_maps, rtol=1e-5, atol=1e-6)
     assert c.smooth_maps_stack(maps, (12, 9), np.eye(3)) is None  # not separable
+
+
+@pytest.mark.parametrize("rings", [True, False])
+def test_fused_sorted_kernel_equals_projection_then_normalization(monkeypatch, rings):
+    """Ring-sorted [.]_W + unit sum + L1 change (compressed solver) == the plain steps."""
+    from stemnmf_hs.decomposition import _constraints as c
+
+    rng = np.random.default_rng(5)
+    binning = RingBinning((40, 48), center=(23.0, 19.5), signal_mask=None)
+    perm, starts = c.ring_order(binning)
+    assert np.all(np.diff(binning.labels[perm]) >= 0)  # rings are contiguous segments
+    np.testing.assert_array_equal(np.diff(starts), np.bincount(binning.labels))
+    D = (rng.random((6, 40 * 48)) - 0.2).astype(np.float32)  # some negatives to clip
+    D[:, ::37] *= 6.0
+    D[:, ::11] *= 0.01
+    D[2] = -1.0  # a row that projects to zero without rings: stays zero, sum 0
+    old = rng.random(D.shape).astype(np.float32)
+    expected = c.continuity_projection(D, binning, 2.0) if rings else np.maximum(D, 0)
+    exp_sums = expected.sum(axis=1, dtype=np.float64)
+    expected = expected / np.where(exp_sums > 0, exp_sums, 1)[:, None]
+    exp_l1 = np.abs(expected - old).sum(axis=1)
+
+    results = []
+    for kernel in (c._project_rows_sorted, None):  # numba kernel, then numpy fallback
+        monkeypatch.setattr(c, "_project_rows_sorted", kernel)
+        work = np.ascontiguousarray(D[:, perm])
+        sums, l1 = c.project_normalize_sorted(work, starts, 2.0, np.ascontiguousarray(old[:, perm]),
+                                              rings=rings)
+        out = np.empty_like(work)
+        out[:, perm] = work
+        results.append(out)
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(sums, exp_sums, rtol=1e-5)
+        np.testing.assert_allclose(l1, exp_l1, rtol=1e-4)
+    if rings:
+        assert (results[0] * exp_sums[:, None] > D + 1e-6).any()  # dark spots were raised

@@ -5,6 +5,7 @@ import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
 from stemnmf_hs import ConstrainedNMF
+from stemnmf_hs.data import simulated_precipitates
 
 
 def _toy(n_nav=(8, 9), n_sig=(12, 12), k=3, seed=0):
@@ -142,3 +143,42 @@ def test_signal_mask_reduces_features():
                          signal_mask=mask, max_iter=10, random_state=0)
     est.fit(X[:, ~mask.ravel()])
     assert est.components_.shape == (2, 140)
+
+
+def test_compressed_restarts_split_over_threads_give_the_same_fit(monkeypatch):
+    """The compressed ALS runs restart groups in threads: same result as one group."""
+    from stemnmf_hs.decomposition import _nmf
+
+    s, _ = simulated_precipitates(seed=1, scan_shape=(24, 24), pattern_shape=(32, 32))
+    X = s.data.reshape(576, -1).astype(np.float32)
+    kw = dict(signal_shape=(32, 32), navigation_shape=(24, 24), n_restarts=3, max_iter=25,
+              tol=0, compression="auto", random_state=0)
+    fits = []
+    for groups in (1, 2, 3):
+        monkeypatch.setattr(_nmf, "_blas_threads", lambda g=groups: g)
+        est = ConstrainedNMF(4, **kw)
+        maps = est.fit_transform(X)
+        fits.append((maps, est))
+    for maps, est in fits[1:]:
+        np.testing.assert_allclose(est.components_, fits[0][1].components_, rtol=1e-3,
+                                   atol=1e-6)
+        np.testing.assert_allclose(est.restart_errors_, fits[0][1].restart_errors_, rtol=1e-4)
+    # Every restart error is measured against the data; the kept one is the smallest and is
+    # the error of the returned factors.
+    maps, est = fits[0]
+    assert est.reconstruction_err_ in est.restart_errors_
+    assert est.reconstruction_err_ <= est.restart_errors_.min() * 1.001
+    direct = np.linalg.norm(X - maps @ est.components_)
+    assert est.reconstruction_err_ == pytest.approx(direct, rel=1e-4)
+    assert len(est.history_["mse"]) == est.n_iter_ == 25 + est.refine_iter
+    # The exact refinement's last MSE is the reported error.
+    assert est.history_["mse"][-1] == pytest.approx(est.reconstruction_err_**2 / X.size,
+                                                    rel=1e-3)
+    # A crude sketch (rank k, no power iteration) biases the fit; the exact refinement
+    # iterations remove most of that bias.
+    crude = dict(kw, compression=4, power_iterations=0)
+    raw = ConstrainedNMF(4, refine_iter=0, **crude).fit(X)
+    refined = ConstrainedNMF(4, refine_iter=5, **crude).fit(X)
+    assert raw.n_iter_ == 25 and refined.n_iter_ == 30
+    exact = ConstrainedNMF(4, **dict(kw, compression=None)).fit(X).reconstruction_err_
+    assert raw.reconstruction_err_ - exact > 4 * (refined.reconstruction_err_ - exact)

@@ -227,11 +227,23 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Algorithm 4.4; the compressed NMF of Tepper & Sapiro 2016), ``2 + 2 *
         power_iterations`` passes over the data, after which every iteration costs
         ``O((n_samples + n_features) * l * k)`` instead of ``O(n_samples * n_features * k)``.
-        ``[.]_W`` and ``[.]_H`` still act on the full-size diffractions and maps, and the
-        kept restart's maps and ``reconstruction_err_`` come from one exact pass over the
-        data.  ``"auto"``: ``l = min(2 k + 10, n_samples, n_features)``.
+        ``[.]_W`` and ``[.]_H`` still act on the full-size diffractions and maps.  The
+        initial maps are the exact mode's for the same ``random_state`` (the sketch is drawn
+        after them).  After the iterations one exact pass over the data gives every restart
+        its exact map update and error; the restart with the lowest exact error is kept, so
+        ``reconstruction_err_`` and ``restart_errors_`` refer to the data.  The restarts run
+        in as many threads as the BLAS library has (each with single-threaded BLAS), since
+        products with the small sketch gain little from a multithreaded BLAS.  ``"auto"``:
+        ``l = min(2 k + 10, n_samples, n_features)``.
     power_iterations : int, default 2
         Power (subspace) iterations of the sketch; ignored when ``compression=None``.
+    refine_iter : int, default 5
+        Compressed mode only: exact iterations (two passes over the data each) that continue
+        the kept restart on the data after the iterations on the sketch.  They remove the
+        sketch's bias: on the benchmark scan (58 x 58 x 128 x 128, k = 30) the compressed
+        error was 1.5 % above the exact mode's before them, 0.4 % after one, 0.16 % after
+        three and 0.05 % after ten.  ``0`` keeps the sketch solution (with its one exact map
+        update).
     random_state : int, RandomState instance or None, default None
         Seed of the random initial maps (paper step 2) and of the sketch.
     show_progressbar : bool, default False
@@ -245,17 +257,18 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_components_ : int
         Number of components.
     n_iter_ : int
-        Iterations run.
+        Iterations run by the kept restart (in compressed mode including ``refine_iter``).
     reconstruction_err_ : float
         Frobenius norm ``||X - maps @ components_||`` of the kept restart.
     history_ : dict of numpy.ndarray
         Per-iteration convergence of the kept restart, each ``(n_iter_,)``: ``"mse"``, the mean
-        squared error over all matrix elements; ``"w_change"`` and ``"h_change"``, the L1
+        squared error over all matrix elements (in compressed mode against the sketch
+        ``Q B``, then against the data for the ``refine_iter`` last); ``"w_change"`` and ``"h_change"``, the L1
         norms ``||W(i+1) - W(i)||_1`` and ``||H(i+1) - H(i)||_1`` (paper step 7, Fig. 7;
         ``nan`` at the first iteration).
     restart_errors_ : numpy.ndarray
-        ``(n_restarts,)`` final Frobenius errors of every restart (in compressed mode against
-        the sketch, except the kept one, which is against the data).
+        ``(n_restarts,)`` final Frobenius errors ``||X - maps @ components||`` of every
+        restart, against the data in both modes.
     sketch_rank_ : int or None
         Rank ``l`` of the sketch in compressed mode, ``None`` in exact mode.
     n_features_in_ : int
@@ -317,6 +330,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "compression": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"),
                         None],
         "power_iterations": [Interval(Integral, 0, None, closed="left")],
+        "refine_iter": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "show_progressbar": ["boolean"],
     }
@@ -343,6 +357,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tol=1e-4,
         compression=None,
         power_iterations=2,
+        refine_iter=5,
         random_state=None,
         show_progressbar=False,
     ):
@@ -365,6 +380,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.tol = tol
         self.compression = compression
         self.power_iterations = power_iterations
+        self.refine_iter = refine_iter
         self.random_state = random_state
         self.show_progressbar = show_progressbar
 
@@ -482,6 +498,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             k,
             sketch_rank=rank,
             power_iterations=self.power_iterations,
+            refine_iter=self.refine_iter,
             n_restarts=self.n_restarts,
             solver=self.solver,
             max_iter=self.max_iter,
@@ -717,6 +734,7 @@ def _fit_batched(
     init_maps=None,
     sketch_rank=None,
     power_iterations=2,
+    refine_iter=0,
 ):
     """Run every restart of the protocol together; keep the best (paper steps 2-9).
 
@@ -730,6 +748,8 @@ def _fit_batched(
         Sketch ``data`` at this rank (with ``power_iterations``) after drawing the initial
         maps, so that the exact and the compressed modes start from the same maps for the
         same seed.
+    refine_iter : int
+        With sketched data: exact iterations continuing the kept restart on the data.
     project_w : _DiffractionProjection
         ``[.]_W`` on ``(m, F)`` stacks.
     project_h : callable
@@ -809,6 +829,19 @@ def _fit_batched(
     best = int(np.argmin(err))
     M_best, D_best = M[best], D[best]
     restart_errors = np.sqrt(err)
+    n_iter = n_iter[best]
+    history = hist[:n_iter, :, best]
+    if exact is not data and refine_iter > 0:
+        # Continue the kept restart on the data: removes the sketch's bias.
+        h = np.full((refine_iter, 3, 1), np.nan)
+        M1, D1, err1, n1 = _iterate(
+            exact, M_best[None], D_best[None], solver, project_w, update_maps,
+            range(refine_iter), tol, h,
+        )
+        M_best, D_best = M1[0], D1[0]
+        restart_errors[best] = np.sqrt(err1[0])
+        history = np.concatenate([history, h[:n1, :, 0]])
+        n_iter += n1
     if polish_maps:
         # Without [.]_H the clipped least-squares maps only approximate the non-negative
         # least-squares maps on the final diffractions: finish them exactly, so that
@@ -820,14 +853,13 @@ def _fit_batched(
         restart_errors[best] = np.sqrt(err_best)
     # Step 9: sort by the L2 norm of the maps.
     order = np.argsort(-np.linalg.norm(M_best.astype(np.float64), axis=0), kind="stable")
-    n_iter = int(n_iter[best])
     history = {
-        "mse": hist[:n_iter, 0, best].copy(),
-        "w_change": hist[:n_iter, 1, best].copy(),
-        "h_change": hist[:n_iter, 2, best].copy(),
+        "mse": history[:, 0].copy(),
+        "w_change": history[:, 1].copy(),
+        "h_change": history[:, 2].copy(),
     }
     info = {
-        "n_iter": n_iter,
+        "n_iter": int(n_iter),
         "error": float(restart_errors[best]),
         "restart_errors": restart_errors,
         "history": history,
