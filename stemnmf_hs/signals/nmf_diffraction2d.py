@@ -90,7 +90,7 @@ class NMFDiffraction2D(
             ``ConstrainedNMF`` parameters (``solver``, ``diffraction_constraint``,
             ``map_constraint``, ``map_kernel``, ``probe_fwhm``, ``scan_step``,
             ``outlier_factor``, ``ring_width``, ``n_restarts``, ``max_iter``, ``tol``,
-            ``compression``, ``power_iterations``, ``random_state``) and, in memory,
+            ``compression``, ``power_iterations``, ``refine_iter``, ``random_state``) and, in memory,
             HyperSpy's own keywords (``print_info``, ``return_info``,
             ``reproject``, ...); a lazy signal takes ``print_info`` and ``return_info``
             only, since it streams the data (see :class:`LazyNMFDiffraction2D`).
@@ -144,8 +144,8 @@ class LazyNMFDiffraction2D(LazyDiffraction2D, NMFDiffraction2D):
     ``decomposition(algorithm="constrained_nmf", ...)`` never loads the whole scan: it
     validates lazily (one pass over the data, none for unsigned integers), then streams the
     navigation chunks on every product with the data (two passes per iteration in exact
-    mode; ``2 + 2 * power_iterations`` passes for the sketch, then one, with
-    ``compression``).  Peak memory is a few chunks plus the maps and diffractions of every
+    mode; with ``compression``, ``2 + 2 * power_iterations`` passes for the sketch, then
+    one to score every restart and ``2 * refine_iter`` for the exact refinement).  Peak memory is a few chunks plus the maps and diffractions of every
     restart.  The chunks are processed by the active dask scheduler, so with a
     ``dask.distributed.Client`` they run on its workers.  The same seed gives the same
     components as the in-memory decomposition, up to float32 summation order.
