@@ -160,6 +160,25 @@ def test_fast_paths_equal_the_reference_projections(monkeypatch):
     ref_maps = c.smooth_maps(flat, (12, 9), kernel).reshape(3, 4, -1).transpose(0, 2, 1)
     np.testing.assert_allclose(stack, ref_maps, rtol=1e-5, atol=1e-6)
     assert c.smooth_maps_stack(maps, (12, 9), np.eye(3)) is None  # not separable
+    wide = c.gaussian_kernel(1.5)  # 9 x 9: wider than the 9-column scan
+    out = np.empty_like(maps)
+    assert c.smooth_maps_stack(maps, (12, 9), wide, out=out) is out
+    monkeypatch.setattr(c, "_smooth_stack_rows", None)  # numpy slices instead of numba
+    np.testing.assert_allclose(c.smooth_maps_stack(maps, (12, 9), kernel), stack, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(c.smooth_maps_stack(maps, (12, 9), wide), out, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_l1_change_kernel_equals_numpy(monkeypatch):
+    from stemnmf_hs.decomposition import _nmf
+
+    rng = np.random.default_rng(2)
+    a, b = (rng.random((3, 5000, 7)).astype(np.float32) for _ in range(2))
+    fast = _nmf._l1_change(a, b)
+    monkeypatch.setattr(_nmf, "_l1_rows", None)
+    np.testing.assert_allclose(fast, _nmf._l1_change(a, b), rtol=1e-5)
+    np.testing.assert_allclose(fast, np.abs(a.astype(float) - b).sum(axis=(1, 2)), rtol=1e-5)
 
 
 @pytest.mark.parametrize("rings", [True, False])

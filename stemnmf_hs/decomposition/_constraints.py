@@ -459,14 +459,16 @@ def _correlate_axis(g, w, axis, out):
     return out
 
 
-def smooth_maps_stack(maps, navigation_shape, kernel):
+def smooth_maps_stack(maps, navigation_shape, kernel, out=None):
     """``[.]_H`` on maps in the solver's ``(R, n_positions, k)`` layout (no mask).
 
     The same result as :func:`smooth_maps` on the transposed ``(R * k, n_positions)``
     stack, up to float32 rounding, without the two transposing copies; a separable kernel
     (the Gaussians) runs as two 1D passes of shifted additions.
 
-    Returns ``None`` for a kernel that is not separable (use :func:`smooth_maps`).
+    ``out``, optional ``(R, n_positions, k)`` float32 array (not ``maps``), receives the
+    result on the numba path.  Returns ``None`` for a kernel that is not separable (use
+    :func:`smooth_maps`).
     """
     sep = _separable(kernel)
     if sep is None:
@@ -474,6 +476,16 @@ def smooth_maps_stack(maps, navigation_shape, kernel):
     R, N, k = maps.shape
     ny, nx = navigation_shape
     col, row = (np.asarray(c, dtype=maps.dtype) for c in sep)
+    if _smooth_stack_rows is not None and maps.dtype == np.float32:
+        # One fused sweep per restart (clip, both 1D passes, border normalization).
+        one = np.ones((ny, nx), np.float64)
+        den = _correlate_axis(_correlate_axis(one, sep[0], 0, np.empty_like(one)), sep[1], 1,
+                              np.empty_like(one))
+        inv_den = np.where(den > 0, 1.0 / np.where(den > 0, den, 1.0), 0.0).astype(np.float32)
+        if out is None:
+            out = np.empty_like(maps)
+        _smooth_stack_rows(np.ascontiguousarray(maps), ny, nx, col, row, inv_den, out)
+        return out
     g = np.maximum(maps, 0).reshape(R, ny, nx, k)
     tmp = _correlate_axis(g, col, 1, np.empty_like(g))
     out = _correlate_axis(tmp, row, 2, g)  # g is a private copy: reuse it
@@ -482,3 +494,54 @@ def smooth_maps_stack(maps, navigation_shape, kernel):
                           np.empty_like(one))
     out /= den[None, :, :, None]
     return out.reshape(R, N, k)
+
+
+if _numba is None:  # pragma: no cover
+    _smooth_stack_rows = None
+else:
+
+    @_numba.njit(inline="always", fastmath=True)
+    def _axpy_clip(dst, w, src, clip):  # pragma: no cover
+        zero = np.float32(0.0)
+        for j in range(dst.size):
+            v = src[j]
+            dst[j] += w * (max(v, zero) if clip else v)
+
+    @_numba.njit(cache=True, nogil=True, fastmath=True)
+    def _smooth_stack_rows(M, ny, nx, col, row, inv_den, out):  # pragma: no cover
+        """Kernel of :func:`smooth_maps_stack`: per restart, clip, correlate along the scan
+        rows with ``col`` and along the columns with ``row`` (zero outside the scan), then
+        multiply by the reciprocal border normalization.  A scan row of ``k`` maps is one
+        contiguous run of ``nx * k`` values, so both passes are long slice operations."""
+        R, N, k = M.shape
+        ry = col.size // 2
+        rx = row.size // 2
+        L = nx * k
+        tmp = np.empty((ny, L), np.float32)
+        for r in range(R):
+            g = M[r].reshape((ny, L))
+            o = out[r].reshape((ny, L))
+            for y in range(ny):
+                t = tmp[y]
+                t[:] = np.float32(0.0)
+                for dy in range(-ry, ry + 1):
+                    if 0 <= y + dy < ny:
+                        _axpy_clip(t, col[ry + dy], g[y + dy], True)
+            for y in range(ny):
+                dst = o[y]
+                dst[:] = np.float32(0.0)
+                src = tmp[y]
+                for dx in range(-rx, rx + 1):
+                    sh = abs(dx) * k
+                    if sh >= L:
+                        continue
+                    if dx >= 0:
+                        _axpy_clip(dst[:L - sh], row[rx + dx], src[sh:], False)
+                    else:
+                        _axpy_clip(dst[sh:], row[rx + dx], src[:L - sh], False)
+                for x in range(nx):
+                    sc = inv_den[y, x]
+                    seg = dst[x * k:(x + 1) * k]
+                    for c in range(k):
+                        seg[c] *= sc
+        return out
