@@ -274,8 +274,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         the kept restart on the data after the iterations on the sketch.  They remove the
         sketch's bias: on the benchmark scan (58 x 58 x 128 x 128, k = 30, sketch rank 70,
         seed 1) the compressed error was 1.5 % above the exact mode's before them, 0.4 %
-        after one, 0.16 % after three and 0.05 % after ten.  ``0`` keeps the sketch solution (with its one exact map
-        update).
+        after one, 0.16 % after three and 0.05 % after ten.  ``0`` keeps the sketch solution
+        (with its one exact map update).
     random_state : int, RandomState instance or None, default None
         Seed of the random initial maps (paper step 2) and of the sketch.
     show_progressbar : bool, default False
