@@ -205,8 +205,8 @@ def test_fused_sorted_kernel_equals_projection_then_normalization(monkeypatch, r
     for kernel in (c._project_rows_sorted, None):  # numba kernel, then numpy fallback
         monkeypatch.setattr(c, "_project_rows_sorted", kernel)
         work = np.ascontiguousarray(D[:, perm])
-        sums, l1 = c.project_normalize_sorted(work, starts, 2.0, np.ascontiguousarray(old[:, perm]),
-                                              rings=rings)
+        sums, l1 = c.project_normalize_sorted(work, binning if rings else None, 2.0,
+                                              np.ascontiguousarray(old[:, perm]))
         out = np.empty_like(work)
         out[:, perm] = work
         results.append(out)

@@ -172,7 +172,7 @@ def ring_order(binning: RingBinning):
     return cached
 
 
-def project_normalize_sorted(D, starts, outlier_factor, old, rings=True):
+def project_normalize_sorted(D, binning, outlier_factor, old):
     """``[.]_W``, unit-sum normalization and the L1 change, in place, on ring-sorted pixels.
 
     The fused form of :func:`continuity_projection` followed by the solver's unit-sum (L1)
@@ -183,16 +183,15 @@ def project_normalize_sorted(D, starts, outlier_factor, old, rings=True):
     Parameters
     ----------
     D : numpy.ndarray
-        ``(m, n_features)`` float32, C-contiguous, pixels in ring order; overwritten with the
-        projected, unit-sum diffractions.
-    starts : numpy.ndarray of int64
-        ``(n_rings + 1,)`` ring segment bounds from :func:`ring_order`.
+        ``(m, n_features)`` float32, C-contiguous, pixels in ``ring_order(binning)``;
+        overwritten with the projected, unit-sum diffractions.
+    binning : stemnmf_hs.polar.RingBinning or None
+        Ring assignment of the pixels; ``None``: non-negativity only (no continuity
+        constraint, pixel order irrelevant), then normalization.
     outlier_factor : float
         Values above ``outlier_factor`` times the ring mean are Bragg-spot outliers.
     old : numpy.ndarray
         ``(m, n_features)`` previous diffractions (same order) for the L1 change.
-    rings : bool, default True
-        ``False``: non-negativity only (no continuity constraint), then normalization.
 
     Returns
     -------
@@ -206,24 +205,27 @@ def project_normalize_sorted(D, starts, outlier_factor, old, rings=True):
     sums = np.empty(m, np.float64)
     l1 = np.empty(m, np.float64)
     if _project_rows_sorted is not None and D.dtype == np.float32 and D.flags.c_contiguous:
-        _project_rows_sorted(D, starts, float(outlier_factor), old, bool(rings), sums, l1)
+        starts = _NO_RINGS if binning is None else ring_order(binning)[1]
+        _project_rows_sorted(D, starts, float(outlier_factor), old, binning is not None, sums,
+                             l1)
         return sums, l1
-    # numpy reference (the same arithmetic, segment reductions by reduceat)
-    d = np.maximum(D, 0)
-    if rings:
-        counts = np.diff(starts)
-        begin = starts[:-1]
-        mean = np.add.reduceat(d, begin, axis=1) / counts
-        keep = d <= np.repeat(outlier_factor * mean, counts, axis=1)
-        kept_sum = np.add.reduceat(np.where(keep, d, 0), begin, axis=1)
-        kept_count = np.add.reduceat(keep.astype(d.dtype), begin, axis=1)
-        robust = np.divide(kept_sum, kept_count, out=mean.copy(), where=kept_count > 0)
-        d = np.maximum(D, np.repeat(robust.astype(D.dtype), counts, axis=1))
+    # Without numba: the unfused steps, through continuity_projection in the data's order.
+    if binning is None:
+        d = np.maximum(D, 0)
+    else:
+        perm = ring_order(binning)[0]
+        d = np.empty_like(D)
+        d[:, perm] = D
+        d = continuity_projection(d, binning, outlier_factor)[:, perm]
     sums[:] = d.sum(axis=1, dtype=np.float64)
     d /= np.where(sums > 0, sums, 1.0).astype(D.dtype)[:, None]
     l1[:] = np.abs(d - old).sum(axis=1, dtype=np.float64)
     D[...] = d
     return sums, l1
+
+
+#: Typed dummy ring bounds for the kernel when there is no continuity constraint.
+_NO_RINGS = np.zeros(2, np.int64)
 
 
 if _numba is None:  # pragma: no cover

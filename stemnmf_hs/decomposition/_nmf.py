@@ -657,10 +657,7 @@ class _DiffractionProjection:
     def __init__(self, binning=None, outlier_factor=2.0):
         self.binning = binning
         self.outlier_factor = float(outlier_factor)
-        if binning is None:  # no rings: the kernel only clips (typed dummy bounds)
-            self.order, self._starts = None, np.zeros(2, np.int64)
-        else:
-            self.order, self._starts = ring_order(binning)
+        self.order = None if binning is None else ring_order(binning)[0]
 
     def __call__(self, D):
         """Project ``(m, n_features)`` diffractions in the data's pixel order."""
@@ -674,9 +671,7 @@ class _DiffractionProjection:
         Returns ``(sums, l1)``, each ``(m,)`` float64: the row sums before normalization and
         ``||D_new - old||_1`` per row (see ``project_normalize_sorted``).
         """
-        return project_normalize_sorted(
-            D, self._starts, self.outlier_factor, old, rings=self.binning is not None
-        )
+        return project_normalize_sorted(D, self.binning, self.outlier_factor, old)
 
 
 def _make_diffraction_projection(est, n_features):
@@ -922,12 +917,17 @@ def _stack_projection(project_h, k):
     return apply
 
 
-def _converged(tol, dw, dh, w_norm, h_norm):
-    """Every restart's relative L1 changes of W and H below ``tol``."""
+def _converged(tol, dw, dh, diffraction_sums, M):
+    """Every restart's relative L1 changes of W and H below ``tol`` (``False`` if ``tol=0``).
+
+    ``diffraction_sums`` ``(R, k)``: the rows are normalized to unit sum, so ``||W||_1`` is
+    the number of non-zero rows; ``M`` ``(R, N, k)`` non-negative maps (summed only when
+    ``tol > 0``).
+    """
     if not tol > 0:
         return False
-    rel_w = dw / np.maximum(w_norm, _EPS)
-    rel_h = dh / np.maximum(h_norm, _EPS)
+    rel_w = dw / np.maximum((diffraction_sums > 0).sum(axis=1), _EPS)
+    rel_h = dh / np.maximum(M.sum(axis=(1, 2), dtype=np.float64), _EPS)
     return bool((rel_w < tol).all() and (rel_h < tol).all())
 
 
@@ -971,9 +971,7 @@ def _iterate(data, M, D, solver, project_w, update_maps, iterations, tol, hist):
             hist[it, 1] = dw
         D, M, MtM = D_new, M_new, MtM_new
         n_iter = it + 1
-        if it > 0 and _converged(
-            tol, dw, dh, (norms > 0).sum(axis=1), np.abs(M).sum(axis=(1, 2), dtype=np.float64)
-        ):
+        if it > 0 and _converged(tol, dw, dh, norms, M):
             break
     return M, D, err, n_iter
 
@@ -1089,10 +1087,7 @@ def _iterate_sketched_als(data, M, project_w, apply_h, iterations, tol, hist):
             hist[it, 1] = dw
         M, MtM, MtQ = M_new, MtM_new, MtQ_new
         n_iter = it + 1
-        if it > 0 and _converged(
-            tol, dw, dh, (sums.reshape(R, k) > 0).sum(axis=1),
-            np.abs(M).sum(axis=(1, 2), dtype=np.float64),
-        ):
+        if it > 0 and _converged(tol, dw, dh, sums.reshape(R, k), M):
             break
     D = bufs[(n_iter - 1) % 2].reshape(R, k, F)
     if order is not None:
