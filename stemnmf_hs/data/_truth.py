@@ -1,0 +1,376 @@
+"""Ground-truth matching and figures of merit for decompositions of simulated scans.
+
+Arrays only (numpy and scipy).  Diffractions are ``(k, ny, nx)`` or ``(k, n_pixels)``
+stacks; non-finite pixels (masked pixels read ``nan`` in the signal API's factors) are left
+out of every comparison.  Maps are ``(k, ny, nx)`` or ``(k, n_positions)``.
+
+The functions serve the validation suite (:mod:`stemnmf_hs.data._cases`,
+``benchmarks/validation.py``) and the command line's comparison with a simulation's truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "cosine",
+    "crystal_cosine",
+    "dark_spot_ratio",
+    "map_correlation",
+    "match_ground_truth",
+    "score_decomposition",
+    "truth_assignment",
+]
+
+
+def _flat(a):
+    a = np.asarray(a, dtype=np.float64)
+    return a.reshape(len(a), -1) if a.ndim > 1 else a.reshape(1, -1)
+
+
+def _cosine_matrix(F, T):
+    """``(len(F), len(T))`` cosines over the pixels finite in every row of both."""
+    F, T = _flat(F), _flat(T)
+    if F.shape[1] != T.shape[1]:
+        raise ValueError(
+            f"factors have {F.shape[1]} pixels per component but the truth has {T.shape[1]}"
+        )
+    valid = np.isfinite(F).all(axis=0) & np.isfinite(T).all(axis=0)
+    F, T = F[:, valid], T[:, valid]
+    norms = np.linalg.norm(F, axis=1)[:, None] * np.linalg.norm(T, axis=1)[None, :]
+    cos = np.divide(F @ T.T, norms, out=np.zeros((len(F), len(T))), where=norms > 0)
+    return np.clip(cos, -1.0, 1.0)
+
+
+def match_ground_truth(factors, truth):
+    """Match factors to ground-truth diffractions by cosine similarity.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        ``(k, ny, nx)`` or ``(k, n_pixels)`` diffractions; non-finite pixels (masked) are
+        left out of the comparison.
+    truth : numpy.ndarray
+        ``(m, ny, nx)`` or ``(m, n_pixels)`` ground-truth diffractions.
+
+    Returns
+    -------
+    list of tuple
+        ``(factor_index, truth_index or None, cosine or nan)`` for every factor, in factor
+        order; the assignment (``scipy.optimize.linear_sum_assignment``, the Hungarian
+        method) maximizes the total cosine similarity, so with ``k > m`` some factors stay
+        unmatched.
+
+    See Also
+    --------
+    truth_assignment : the same assignment seen from the truth.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = np.eye(3)
+    >>> match_ground_truth(truth[[2, 0, 1]], truth)
+    [(0, 2, 1.0), (1, 0, 1.0), (2, 1, 1.0)]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cos = _cosine_matrix(factors, truth)
+    rows, cols = linear_sum_assignment(-cos)
+    best = dict(zip(rows.tolist(), cols.tolist()))
+    return [
+        (i, best.get(i), float(cos[i, best[i]]) if i in best else float("nan"))
+        for i in range(len(cos))
+    ]
+
+
+def truth_assignment(factors, truth):
+    """For every true component, the index of the factor matched to it.
+
+    Hungarian assignment (``scipy.optimize.linear_sum_assignment``) maximizing the total
+    cosine similarity between factors and true diffractions, as in
+    :func:`match_ground_truth`.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        ``(k, ny, nx)`` or ``(k, n_pixels)`` diffractions (non-finite pixels ignored).
+    truth : numpy.ndarray
+        ``(m, ny, nx)`` or ``(m, n_pixels)`` true diffractions.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        ``(m,)``: ``perm[j]`` is the factor matched to true component ``j``, ``-1`` where
+        ``k < m`` leaves it unmatched.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = np.eye(3)
+    >>> truth_assignment(truth[[2, 0, 1]], truth).tolist()
+    [1, 2, 0]
+    >>> truth_assignment(truth[[2]], truth).tolist()
+    [-1, -1, 0]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cos = _cosine_matrix(factors, truth)
+    rows, cols = linear_sum_assignment(-cos)
+    perm = np.full(cos.shape[1], -1, dtype=int)
+    perm[cols] = rows
+    return perm
+
+
+def cosine(a, b):
+    """Cosine similarity of two diffractions (or any two arrays of the same size).
+
+    Parameters
+    ----------
+    a, b : array_like
+        Same number of elements; pixels non-finite in either are left out.
+
+    Returns
+    -------
+    float
+        ``a . b / (|a| |b|)``; ``0`` when either is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cosine([1.0, 0.0, np.nan], [2.0, 0.0, 5.0])
+    1.0
+    >>> round(cosine([1.0, 0.0], [1.0, 1.0]), 4)
+    0.7071
+    """
+    return float(_cosine_matrix(np.ravel(a)[None], np.ravel(b)[None])[0, 0])
+
+
+def crystal_cosine(factor, truth, amorphous):
+    """Cosine of a crystal diffraction with its truth, the truth's amorphous part removed.
+
+    ``factor`` and ``truth`` are scaled to unit sum, then the same multiple ``c a`` of the
+    amorphous diffraction ``a`` is subtracted from both, ``c`` being the least-squares share
+    of ``a`` in the truth (the orthogonal projection of the truth onto ``a``).  The truth
+    thus loses all of its component along ``a`` and the comparison rests on the crystal's
+    own spots, not on a diffuse background that every pattern shares; a factor that carries
+    *more* of the amorphous rings than its truth (NMF cannot tell ``w_c`` from ``w_c + x
+    w_amorphous`` when the maps compensate) keeps the excess, which lowers the score more
+    than in the plain :func:`cosine`.  A factor equal to its truth scores 1.
+
+    Parameters
+    ----------
+    factor, truth : array_like
+        The crystal diffraction and its true diffraction, same size.
+    amorphous : array_like
+        The true amorphous diffraction, same size.  Pixels non-finite in any of the three
+        are left out.
+
+    Returns
+    -------
+    float
+        Cosine in ``[-1, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> amorphous = np.array([1.0, 1.0, 1.0, 0.0])
+    >>> crystal = np.array([0.5, 0.5, 0.5, 1.0])     # spots on a diffuse background
+    >>> crystal_cosine(crystal, crystal, amorphous)
+    1.0
+    >>> ringed = crystal + 2.0 * amorphous          # carries the matrix's rings
+    >>> round(cosine(ringed, crystal), 3), round(crystal_cosine(ringed, crystal, amorphous), 3)
+    (0.808, 0.585)
+    """
+    f, t, a = (np.ravel(np.asarray(v, dtype=np.float64)) for v in (factor, truth, amorphous))
+    if not f.size == t.size == a.size:
+        raise ValueError(
+            f"factor has {f.size} pixels, truth {t.size} and amorphous {a.size}; "
+            "they must match"
+        )
+    valid = np.isfinite(f) & np.isfinite(t) & np.isfinite(a)
+    f, t, a = f[valid], t[valid], a[valid]
+    fs, ts = f.sum(), t.sum()
+    if fs <= 0 or ts <= 0 or a @ a == 0:
+        return cosine(f, t)
+    f, t = f / fs, t / ts
+    c = (t @ a) / (a @ a)
+    return cosine(f - c * a, t - c * a)
+
+
+def map_correlation(a, b):
+    """Pearson correlation of two maps.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Maps of the same size (positions non-finite in either are left out).
+
+    Returns
+    -------
+    float
+        ``r`` in ``[-1, 1]``; ``nan`` when either map is constant.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.arange(16.0).reshape(4, 4)
+    >>> map_correlation(m, 3 * m + 1)
+    1.0
+    >>> map_correlation(m, -m)
+    -1.0
+    """
+    x, y = (np.ravel(np.asarray(v, dtype=np.float64)) for v in (a, b))
+    valid = np.isfinite(x) & np.isfinite(y)
+    x, y = x[valid] - x[valid].mean(), y[valid] - y[valid].mean()
+    den = np.sqrt((x @ x) * (y @ y))
+    return float(np.clip(x @ y / den, -1.0, 1.0)) if den > 0 else float("nan")
+
+
+def dark_spot_ratio(amorphous_factor, truth_amorphous, spot_mask):
+    """How much an amorphous factor dips on the crystals' Bragg spots (paper Fig. 6a).
+
+    The true amorphous profile is scaled to the factor by least squares on the pixels off
+    the spots; the ratio is the factor's mean on the spot pixels over the scaled profile's
+    mean there.  1 means no dark spots; below about 0.95 the factor shows the crystals'
+    spots as holes (a crystal diffraction subtracted from the amorphous one).
+
+    Parameters
+    ----------
+    amorphous_factor : array_like
+        ``(ny, nx)`` (or flat) amorphous diffraction found by the decomposition.
+    truth_amorphous : array_like
+        The true amorphous diffraction, same size.
+    spot_mask : array_like of bool
+        Same size, ``True`` on the crystals' spot pixels (e.g. where the summed true crystal
+        diffractions exceed 10 % of their maximum).  Non-finite pixels of either diffraction
+        are left out.
+
+    Returns
+    -------
+    float
+        The ratio; ``nan`` when no spot pixel or no off-spot pixel is left.
+
+    Raises
+    ------
+    ValueError
+        If the three arrays differ in size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = np.ones(10)
+    >>> spots = np.zeros(10, bool); spots[:2] = True
+    >>> dark_spot_ratio(2 * truth, truth, spots)
+    1.0
+    >>> holed = 2 * truth; holed[:2] = 1.0
+    >>> dark_spot_ratio(holed, truth, spots)
+    0.5
+    """
+    f, t = (np.ravel(np.asarray(v, dtype=np.float64)) for v in (amorphous_factor,
+                                                                  truth_amorphous))
+    spots = np.ravel(np.asarray(spot_mask, dtype=bool))
+    if not f.size == t.size == spots.size:
+        raise ValueError(
+            f"amorphous_factor has {f.size} pixels, truth_amorphous {t.size} and "
+            f"spot_mask {spots.size}; they must match"
+        )
+    valid = np.isfinite(f) & np.isfinite(t)
+    on, off = spots & valid, ~spots & valid
+    if not on.any() or not off.any() or t[off] @ t[off] == 0:
+        return float("nan")
+    scale = (f[off] @ t[off]) / (t[off] @ t[off])
+    den = scale * t[on].mean()
+    return float(f[on].mean() / den) if den > 0 else float("nan")
+
+
+def spot_mask_from_truth(crystal_diffractions, fraction=0.1):
+    """Pixels where the summed true crystal diffractions exceed ``fraction`` of their maximum.
+
+    Parameters
+    ----------
+    crystal_diffractions : array_like
+        ``(k_c, ny, nx)`` true crystal diffractions (non-finite pixels count as zero).
+    fraction : float, default 0.1
+        Threshold relative to the maximum.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``(ny, nx)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = np.zeros((1, 3, 3)); c[0, 1, 1] = 1.0
+    >>> spot_mask_from_truth(c).sum()
+    np.int64(1)
+    """
+    s = np.nan_to_num(np.asarray(crystal_diffractions, dtype=np.float64)).sum(axis=0)
+    return s > fraction * s.max()
+
+
+def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous_index=0,
+                        spot_mask=None):
+    """All figures of merit of one decomposition against its ground truth.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        ``(k, ny, nx)`` diffractions found (masked pixels ``nan`` or excluded by the caller).
+    maps : numpy.ndarray
+        ``(k, n_positions)`` or ``(k, sy, sx)`` maps found.
+    truth_diffractions : numpy.ndarray
+        ``(m, ny, nx)`` true diffractions.
+    truth_maps : numpy.ndarray
+        ``(m, ...)`` true maps, same positions as ``maps``.
+    amorphous_index : int, default 0
+        Which true component is the amorphous matrix.
+    spot_mask : numpy.ndarray of bool, optional
+        Spot pixels for :func:`dark_spot_ratio`; default :func:`spot_mask_from_truth` of the
+        crystal truths.
+
+    Returns
+    -------
+    dict
+        ``perm`` (factor index per true component, :func:`truth_assignment`),
+        ``amorphous_cosine``, ``crystal_cosines`` (per crystal, :func:`crystal_cosine`),
+        ``amorphous_map_r``, ``crystal_map_r`` (per crystal, :func:`map_correlation`),
+        ``dark_spot_ratio``; figures of unmatched components are ``nan``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> W, H = rng.random((3, 4, 4)), rng.random((3, 25))
+    >>> r = score_decomposition(W[[1, 0, 2]], H[[1, 0, 2]], W, H)
+    >>> r["perm"].tolist(), r["amorphous_cosine"], min(r["crystal_map_r"])
+    ([1, 0, 2], 1.0, 1.0)
+    """
+    T = np.asarray(truth_diffractions, dtype=np.float64)
+    F = np.asarray(factors, dtype=np.float64)
+    M = _flat(maps)
+    TM = _flat(truth_maps)
+    m = len(T)
+    perm = truth_assignment(F.reshape(len(F), -1), T.reshape(m, -1))
+    a = amorphous_index
+    crystals = [j for j in range(m) if j != a]
+    if spot_mask is None:
+        spot_mask = spot_mask_from_truth(T[crystals]) if crystals else np.zeros(T[0].shape,
+                                                                                 bool)
+    nan = float("nan")
+
+    def fac(j):
+        return F[perm[j]] if perm[j] >= 0 else None
+
+    out = {"perm": perm}
+    out["amorphous_cosine"] = cosine(fac(a), T[a]) if perm[a] >= 0 else nan
+    out["crystal_cosines"] = [
+        crystal_cosine(fac(j), T[j], T[a]) if perm[j] >= 0 else nan for j in crystals
+    ]
+    out["amorphous_map_r"] = map_correlation(M[perm[a]], TM[a]) if perm[a] >= 0 else nan
+    out["crystal_map_r"] = [
+        map_correlation(M[perm[j]], TM[j]) if perm[j] >= 0 else nan for j in crystals
+    ]
+    out["dark_spot_ratio"] = (dark_spot_ratio(fac(a), T[a], spot_mask) if perm[a] >= 0
+                              else nan)
+    return out
