@@ -2,6 +2,9 @@
 
 Array generators live in :mod:`stemnmf_hs.data._simulate` (no HyperSpy); the functions here
 wrap them in calibrated :class:`~stemnmf_hs.signals.NMFDiffraction2D` signals.
+Ground-truth matching (:func:`match_ground_truth`, :func:`truth_assignment`) lives in
+:mod:`stemnmf_hs.data._truth`; the one chunked zarr writer (:func:`write_zarr_scan`,
+:func:`open_complete_zarr`) in :mod:`stemnmf_hs.data._zarr`.
 """
 
 from __future__ import annotations
@@ -14,18 +17,24 @@ from ._simulate import (
     simulate_precipitates,
     spot_pattern,
 )
+from ._truth import match_ground_truth, truth_assignment
+from ._zarr import open_complete_zarr, write_zarr_scan
 
 __all__ = [
     "CrystalMixture",
     "GrainScan",
     "SimulatedScan",
     "amorphous_pattern",
+    "match_ground_truth",
+    "open_complete_zarr",
     "simulate_crystal_mixture",
     "simulate_overlapping_grains",
     "simulate_precipitates",
     "simulated_crystal_mixture",
     "simulated_precipitates",
     "spot_pattern",
+    "truth_assignment",
+    "write_zarr_scan",
 ]
 
 
