@@ -1,0 +1,638 @@
+"""Validation cases from independent data: multislice, real patterns, kinematic structures.
+
+Every builder returns a :class:`ValidationCase`: Poisson counts at a chosen dose (electrons
+per pattern) with the true diffractions and maps, the direct-beam mask and the geometry the
+constrained NMF needs.  Plain arrays, no HyperSpy signal: ``case.X`` is the
+``(n_positions, n_unmasked_pixels)`` matrix that :class:`stemnmf_hs.ConstrainedNMF` and
+scikit-learn's ``NMF`` take.
+
+Three sources the package did not write:
+
+- :func:`abtem_case` -- the abTEM multislice scan of ``shared/realdata`` (Cu and Fe
+  nanoparticles in a metallic glass, two of them overlapping in projection);
+- :func:`real_pattern_case` -- a synthetic scan whose diffractions are real experimental
+  patterns (an amorphous Titan pattern, a G-phase NBED pattern and a rotated copy, an ASTAR
+  precession pattern);
+- :func:`kinematic_case` -- kinematic spot patterns of Cu and Fe in chosen zone axes and
+  in-plane rotations from diffsims/orix, weak (1-9 % crystallinity) and overlapping grains.
+
+The first two need the files of ``shared/realdata`` (see :func:`default_realdata_dir`) and
+raise ``FileNotFoundError`` without them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "DOSES",
+    "ValidationCase",
+    "abtem_case",
+    "default_realdata_dir",
+    "direct_beam_mask",
+    "kinematic_case",
+    "real_pattern_case",
+]
+
+#: The doses of the validation suite, electrons per pattern.
+DOSES = (1e3, 1e4, 1e5, 1e6)
+
+_ABTEM = "abtem_nanoparticles_glass_truth.npz"
+_TITAN = "amorphous_titan_single_dp.hspy"
+_GPHASE = "gphase_steel_nbed_subset_2x2.hspy"
+_ASTAR = "astar_sped_test1.blo"
+
+
+@dataclass
+class ValidationCase:
+    """A scan with ground truth for the validation suite.
+
+    Attributes
+    ----------
+    name : str
+        Short name of the case.
+    data : numpy.ndarray
+        ``(ny, nx, qy, qx)`` float32 Poisson counts (full patterns, direct beam included).
+    diffractions : numpy.ndarray
+        ``(k, qy, qx)`` float32 true diffractions, each summing to 1 over all pixels.
+    maps : numpy.ndarray
+        ``(k, ny, nx)`` float32 true maps in electrons (``noise_free = maps.T @
+        diffractions`` for the synthetic cases; a least-squares fit for the multislice one).
+    signal_mask : numpy.ndarray of bool
+        ``(qy, qx)``, ``True`` on the excluded direct-beam pixels (the convention of
+        ``ConstrainedNMF(signal_mask=...)``).
+    center : tuple of float
+        ``(cx, cy)`` pattern centre in pixels (column, row).
+    scan_step_nm, probe_fwhm_nm : float
+        Scan step and probe FWHM in nm.
+    dose : float
+        Electrons per pattern (the mean count per pattern).
+    noise_free : numpy.ndarray
+        ``(ny, nx, qy, qx)`` float32 expected counts.
+    labels : tuple of str
+        Name of every true component.
+    amorphous_index : int
+        Index of the amorphous matrix among the true components.
+    info : dict
+        Builder-specific facts (e.g. the fit residual of the multislice truth).
+    """
+
+    name: str
+    data: np.ndarray
+    diffractions: np.ndarray
+    maps: np.ndarray
+    signal_mask: np.ndarray
+    center: tuple
+    scan_step_nm: float
+    probe_fwhm_nm: float
+    dose: float
+    noise_free: np.ndarray
+    labels: tuple
+    amorphous_index: int = 0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_components(self):
+        """Number of true components ``k``."""
+        return len(self.diffractions)
+
+    @property
+    def navigation_shape(self):
+        """``(ny, nx)`` scan shape."""
+        return tuple(self.data.shape[:2])
+
+    @property
+    def signal_shape(self):
+        """``(qy, qx)`` pattern shape."""
+        return tuple(self.data.shape[2:])
+
+    @property
+    def X(self):
+        """``(n_positions, n_unmasked_pixels)`` float32 counts, the estimator's input."""
+        n = self.data.shape[0] * self.data.shape[1]
+        return np.ascontiguousarray(self.data.reshape(n, -1)[:, ~self.signal_mask.ravel()])
+
+    def estimator_geometry(self):
+        """Keyword arguments of :class:`stemnmf_hs.ConstrainedNMF` for this scan.
+
+        Returns
+        -------
+        dict
+            ``signal_shape``, ``navigation_shape``, ``signal_mask``, ``center``,
+            ``probe_fwhm``, ``scan_step`` (nm).
+        """
+        return dict(
+            signal_shape=self.signal_shape,
+            navigation_shape=self.navigation_shape,
+            signal_mask=self.signal_mask,
+            center=self.center,
+            probe_fwhm=self.probe_fwhm_nm,
+            scan_step=self.scan_step_nm,
+        )
+
+    def unmask(self, factors):
+        """``(k, n_unmasked)`` factors back to ``(k, qy, qx)`` with ``nan`` on the mask."""
+        factors = np.asarray(factors)
+        out = np.full((len(factors),) + self.signal_shape, np.nan, dtype=np.float64)
+        out[:, ~self.signal_mask] = factors
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+def default_realdata_dir():
+    """Where the real data files are looked for.
+
+    ``$STEMNMF_HS_REALDATA`` when set, else ``shared/realdata`` beside the repository
+    checkout (``<checkout>/../shared/realdata``).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    env = os.environ.get("STEMNMF_HS_REALDATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "realdata"
+
+
+def _require(directory, name):
+    directory = default_realdata_dir() if directory is None else Path(directory)
+    path = directory / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"validation data {name!r} not found in {str(directory)!r}; set "
+            "STEMNMF_HS_REALDATA or pass the directory holding the shared real data"
+        )
+    return path
+
+
+def _check_dose(dose):
+    dose = float(dose)
+    if not np.isfinite(dose) or dose <= 0:
+        raise ValueError(f"dose must be a positive number of electrons, got {dose!r}")
+    return dose
+
+
+def _rng(seed, dose):
+    return np.random.default_rng([int(seed), int(round(np.log10(dose) * 1000))])
+
+
+def direct_beam_mask(shape, center, radius):
+    """Disc of the direct beam, ``True`` = excluded.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(qy, qx)``.
+    center : tuple of float
+        ``(cx, cy)`` in pixels.
+    radius : float
+        Disc radius in pixels (``<=``).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+
+    Examples
+    --------
+    >>> int(direct_beam_mask((64, 64), (32, 32), 2).sum())
+    13
+    """
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return (xx - center[0]) ** 2 + (yy - center[1]) ** 2 <= radius ** 2
+
+
+def _poisson(expected, dose, seed):
+    return _rng(seed, dose).poisson(expected).astype(np.float32)
+
+
+def _gaussian_blur_periodic(maps, sigma):
+    return np.stack([ndimage.gaussian_filter(m, sigma, mode="wrap") for m in maps])
+
+
+def _disc(shape, center, radius, edge):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    r = np.hypot(xx - center[0], yy - center[1])
+    return 0.5 * (1.0 - np.tanh((r - radius) / edge))
+
+
+def _assemble(name, diffractions, fractions, dose, seed, mask, center, step, fwhm, labels,
+              info=None):
+    """Counts from unit-sum diffractions and fraction maps summing to 1 per position."""
+    W = diffractions / diffractions.sum(axis=(1, 2), keepdims=True)
+    maps = (dose * fractions).astype(np.float32)
+    k, ny, nx = maps.shape
+    expected = (maps.reshape(k, -1).T @ W.reshape(k, -1)).reshape((ny, nx) + W.shape[1:])
+    return ValidationCase(
+        name=name,
+        data=_poisson(expected, dose, seed),
+        diffractions=W.astype(np.float32),
+        maps=maps,
+        signal_mask=mask,
+        center=tuple(float(c) for c in center),
+        scan_step_nm=float(step),
+        probe_fwhm_nm=float(fwhm),
+        dose=dose,
+        noise_free=expected.astype(np.float32),
+        labels=tuple(labels),
+        info=dict(info or {}),
+    )
+
+
+def _grain_fractions(shape, grains, sigma):
+    """Amorphous fraction first, then one smooth disc per grain, probe-blurred.
+
+    ``grains`` rows: ``(cx, cy, radius, peak_fraction)``; overlapping grains share their
+    positions (their fractions add, scaled down where they would exceed 1).
+    """
+    crystal = np.stack([p * _disc(shape, (cx, cy), r, 1.0) for cx, cy, r, p in grains])
+    total = crystal.sum(axis=0)
+    crystal = crystal / np.maximum(total, 1.0)
+    fractions = np.concatenate([(1.0 - crystal.sum(axis=0))[None], crystal])
+    fractions = _gaussian_blur_periodic(fractions, sigma)
+    return fractions / fractions.sum(axis=0, keepdims=True)
+
+
+# --------------------------------------------------------------------------- abTEM
+@functools.lru_cache(maxsize=2)
+def _abtem_truth(path):
+    from scipy.optimize import nnls
+
+    with np.load(path) as f:
+        data = np.asarray(f["data"], dtype=np.float64)
+        maps = np.concatenate([f["matrix_map"][None], f["particle_maps"]]).astype(np.float64)
+        step = float(f["scan_step_nm"])
+        fwhm = float(f["probe_fwhm_nm"])
+        centre = tuple(float(c) for c in f["centre_px"])
+        labels = ("matrix",) + tuple(f"particle {lab}" for lab in f["particle_label"])
+    k = len(maps)
+    ny, nx, qy, qx = data.shape
+    A = maps.reshape(k, -1).T
+    D = data.reshape(ny * nx, -1)
+    # Per pixel: non-negative least squares of the noise-free patterns on the truth maps.
+    W = np.stack([nnls(A, D[:, j])[0] for j in range(D.shape[1])], axis=1)
+    return data, maps, W, step, fwhm, centre, labels
+
+
+def abtem_case(dose=1e5, realdata_dir=None, seed=0, mask_radius=2.5):
+    """The abTEM multislice scan (Cu/Fe nanoparticles in a glass) at a chosen dose.
+
+    Counts are Poisson draws from the file's noise-free patterns (each sums to 1) times
+    ``dose``.  The true maps are the probe-weighted projected atom densities of the file
+    (``matrix_map`` and the four ``particle_maps``, k = 5, the matrix first).  The file has
+    no per-component diffraction, so the true diffractions are derived: per detector pixel,
+    the non-negative least squares of the noise-free patterns on the five truth maps, each
+    then scaled to unit sum (its scale moved into the map, in electrons).  Multislice
+    scattering is not linear in the atom densities (dynamical scattering, absorption into
+    high angles), so ``maps.T @ diffractions`` reproduces the noise-free data only
+    approximately: ``info["truth_residual"]`` is the relative Frobenius error over the
+    unmasked pixels (about 0.2; the patterns at the particle centres fit worst).
+
+    Parameters
+    ----------
+    dose : float, default 1e5
+        Electrons per pattern.
+    realdata_dir : path-like, optional
+        Directory holding ``abtem_nanoparticles_glass_truth.npz``; default
+        :func:`default_realdata_dir`.
+    seed : int, default 0
+        Seed of the Poisson counts (combined with the dose).
+    mask_radius : float, default 2.5
+        Direct-beam mask radius in pixels about ``(32, 32)``.
+
+    Returns
+    -------
+    ValidationCase
+        ``(32, 32, 64, 64)`` counts, k = 5; 0.1875 nm step, 0.98 nm probe FWHM.
+
+    Raises
+    ------
+    FileNotFoundError
+        Without the truth file.
+    ValueError
+        On a non-positive dose.
+    """
+    dose = _check_dose(dose)
+    path = _require(realdata_dir, _ABTEM)
+    data, maps, W, step, fwhm, centre, labels = _abtem_truth(str(path))
+    k = len(maps)
+    scale = W.sum(axis=1)
+    diffractions = (W / scale[:, None]).reshape((k,) + data.shape[2:])
+    truth_maps = dose * maps * scale[:, None, None]
+    mask = direct_beam_mask(data.shape[2:], centre, mask_radius)
+    fit = (truth_maps.reshape(k, -1).T @ diffractions.reshape(k, -1)) / dose
+    ref = data.reshape(fit.shape)
+    keep = ~mask.ravel()
+    residual = np.linalg.norm(fit[:, keep] - ref[:, keep]) / np.linalg.norm(ref[:, keep])
+    expected = dose * data
+    return ValidationCase(
+        name="abtem",
+        data=_poisson(expected, dose, seed),
+        diffractions=diffractions.astype(np.float32),
+        maps=truth_maps.astype(np.float32),
+        signal_mask=mask,
+        center=centre,
+        scan_step_nm=step,
+        probe_fwhm_nm=fwhm,
+        dose=dose,
+        noise_free=expected.astype(np.float32),
+        labels=labels,
+        info={"truth_residual": float(residual), "truth": "NNLS of noise-free data on maps"},
+    )
+
+
+# --------------------------------------------------------------------------- real patterns
+def _read_hspy(path):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return np.asarray(f["Experiments/__unnamed__/data"], dtype=np.float64)
+
+
+def _centroid(img, iy, ix, half=6):
+    win = img[iy - half:iy + half + 1, ix - half:ix + half + 1]
+    win = np.clip(win - win.min(), 0, None)
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
+    return ix + (win * xx).sum() / win.sum(), iy + (win * yy).sum() / win.sum()
+
+
+def _resample(img, center, scale, shape, out_center, angle_deg=0.0):
+    """Sample ``img`` on a grid ``shape`` centred at ``out_center``: ``scale`` output pixels
+    per input pixel, rotated by ``angle_deg`` (counter-clockwise from +x towards +y)."""
+    if scale < 1:
+        img = ndimage.gaussian_filter(img, 0.5 / scale)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    u, v = (xx - out_center[0]) / scale, (yy - out_center[1]) / scale
+    t = np.deg2rad(angle_deg)
+    x = center[0] + np.cos(t) * u + np.sin(t) * v
+    y = center[1] - np.sin(t) * u + np.cos(t) * v
+    out = ndimage.map_coordinates(img, [y, x], order=1, mode="constant", cval=np.median(img))
+    return np.clip(out, 0, None)
+
+
+def _titan_profile(img):
+    """Centre and rotationally averaged profile of the amorphous Titan pattern.
+
+    The pattern has a beam stop from the top edge to the centre and a circular detector
+    mask (zero/negative outside); the centre is where the radial profile of the valid
+    pixels is sharpest (least variance within radius bins).
+    """
+    valid = img > np.percentile(img, 40)
+    small = img[::2, ::2]
+    vs = valid[::2, ::2]
+    yy, xx = np.mgrid[0:small.shape[0], 0:small.shape[1]]
+    iy, ix = ndimage.center_of_mass(vs)
+    best = None
+    for cy in np.arange(iy - 12, iy + 12.1, 1.0):
+        for cx in np.arange(ix - 12, ix + 12.1, 1.0):
+            r = np.hypot(xx - cx, yy - cy).astype(int)[vs]
+            vals = small[vs]
+            n = np.bincount(r)
+            s1 = np.bincount(r, vals)
+            s2 = np.bincount(r, vals * vals)
+            ok = n > 5
+            var = (s2[ok] - s1[ok] ** 2 / n[ok]).sum()
+            if best is None or var < best[0]:
+                best = (var, cx, cy)
+    cx, cy = 2 * best[1], 2 * best[2]
+    yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    r = np.hypot(xx - cx, yy - cy)[valid]
+    ri = np.round(r).astype(int)
+    n = np.bincount(ri)
+    prof = np.bincount(ri, img[valid]) / np.maximum(n, 1)
+    radii = np.nonzero(n > 20)[0]
+    return (cx, cy), radii.astype(float), prof[radii]
+
+
+@functools.lru_cache(maxsize=2)
+def _real_patterns(directory, shape):
+    titan = _read_hspy(_require(directory, _TITAN))
+    gphase = _read_hspy(_require(directory, _GPHASE))[0, 0]
+    from rsciio.blockfile import file_reader
+
+    astar = np.asarray(file_reader(str(_require(directory, _ASTAR)))[0]["data"],
+                       dtype=np.float64)[0, 0]
+    oc = (shape[1] / 2.0, shape[0] / 2.0)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    r_out = np.hypot(xx - oc[0], yy - oc[1])
+
+    centre, radii, prof = _titan_profile(titan)
+    first_ring = radii[np.argmax(np.where(radii > 20, prof, -np.inf))]
+    scale = 0.18 * shape[0] / first_ring  # first ring at 18 % of the pattern size
+    amorphous = np.interp(r_out / scale, radii, np.clip(prof, 0, None))
+
+    iy, ix = np.unravel_index(np.argmax(ndimage.gaussian_filter(gphase, 2)), gphase.shape)
+    gc = _centroid(gphase, iy, ix)
+    gscale = shape[0] / gphase.shape[0]
+    g0 = _resample(gphase, gc, gscale, shape, oc)
+    g40 = _resample(gphase, gc, gscale, shape, oc, angle_deg=40.0)
+
+    iy, ix = np.unravel_index(np.argmax(ndimage.gaussian_filter(astar, 2)), astar.shape)
+    ac = _centroid(astar, iy, ix)
+    a0 = _resample(astar, ac, shape[0] / astar.shape[0], shape, oc)
+    out = np.stack([amorphous, g0, g40, a0])
+    info = {"titan_center": centre, "gphase_center": gc, "astar_center": ac,
+            "titan_first_ring_px": float(first_ring * scale)}
+    return out / out.sum(axis=(1, 2), keepdims=True), oc, info
+
+
+def real_pattern_case(dose=5e4, realdata_dir=None, seed=0, shape=(64, 64),
+                      scan_shape=(32, 32), crystallinity=(0.6, 0.5, 0.4), mask_radius=3.0,
+                      scan_step_nm=1.0, probe_fwhm_nm=2.0):
+    """A scan whose four diffractions are real experimental patterns.
+
+    - amorphous: the rotational average of the amorphous Titan pattern (``{_TITAN}``; its
+      centre found where the radial profile is sharpest, beam stop and detector mask left
+      out), drawn with its first ring at 18 % of the pattern size;
+    - the G-phase NBED pattern (``{_GPHASE}``, scan position (0, 0)) and a copy turned by
+      40 degrees;
+    - the ASTAR precession pattern (``{_ASTAR}``, position (0, 0)).
+
+    The crystal patterns are anti-alias blurred and resampled to ``shape`` about their direct
+    beams (centroid of the brightest blob), which land at the pattern centre and are masked.
+    Three grains (smooth discs) in an amorphous matrix, the G-phase grain and its rotated
+    twin touching; maps are fractions of the dose blurred by a Gaussian probe.
+
+    Parameters
+    ----------
+    dose : float, default 5e4
+        Electrons per pattern.
+    realdata_dir : path-like, optional
+        Directory of the real files; default :func:`default_realdata_dir`.
+    seed : int, default 0
+        Seed of the Poisson counts.
+    shape : tuple of int, default (64, 64)
+        Pattern shape.
+    scan_shape : tuple of int, default (32, 32)
+        Scan shape.
+    crystallinity : tuple of 3 float, default (0.6, 0.5, 0.4)
+        Crystal fraction at the centre of each grain.
+    mask_radius : float, default 3.0
+        Direct-beam mask radius in pixels.
+    scan_step_nm, probe_fwhm_nm : float, default 1.0, 2.0
+        Scan step and probe FWHM.
+
+    Returns
+    -------
+    ValidationCase
+        k = 4: amorphous, G-phase, G-phase turned 40 degrees, ASTAR.
+
+    Raises
+    ------
+    FileNotFoundError
+        Without one of the three real files.
+    ValueError
+        On a non-positive dose.
+    """
+    dose = _check_dose(dose)
+    directory = str(default_realdata_dir() if realdata_dir is None else realdata_dir)
+    W, oc, info = _real_patterns(directory, tuple(shape))
+    ny, nx = scan_shape
+    grains = [
+        (0.30 * nx, 0.30 * ny, 0.16 * nx, crystallinity[0]),
+        (0.58 * nx, 0.30 * ny, 0.14 * nx, crystallinity[1]),
+        (0.45 * nx, 0.72 * ny, 0.16 * nx, crystallinity[2]),
+    ]
+    sigma = probe_fwhm_nm / 2.3548 / scan_step_nm
+    fractions = _grain_fractions(scan_shape, grains, sigma)
+    mask = direct_beam_mask(shape, oc, mask_radius)
+    return _assemble("real_patterns", W, fractions, dose, seed, mask, oc, scan_step_nm,
+                     probe_fwhm_nm, ("amorphous (Titan)", "G-phase", "G-phase +40 deg",
+                                     "ASTAR"), info)
+
+
+real_pattern_case.__doc__ = real_pattern_case.__doc__.format(_TITAN=_TITAN, _GPHASE=_GPHASE,
+                                                             _ASTAR=_ASTAR)
+
+
+# --------------------------------------------------------------------------- kinematic
+_KINEMATIC_GRAINS = (
+    # label, phase, Euler angles (deg; Bunge, orix), centre (fraction of scan), radius
+    ("Cu [001] 20 deg", "Cu", (20.0, 0.0, 0.0), (0.32, 0.32), 0.17),
+    ("Cu [001] 50 deg", "Cu", (50.0, 0.0, 0.0), (0.55, 0.36), 0.17),
+    ("Fe [001] 0 deg", "Fe", (0.0, 0.0, 0.0), (0.72, 0.75), 0.15),
+    ("Cu [111] 15 deg", "Cu", (15.0, 54.7356, 45.0), (0.28, 0.74), 0.15),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _phases():
+    from diffpy.structure import Atom, Lattice, Structure
+    from orix.crystal_map import Phase
+
+    a = 3.615
+    cu = Structure(
+        atoms=[Atom("Cu", xyz) for xyz in ([0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5])],
+        lattice=Lattice(a, a, a, 90, 90, 90),
+    )
+    a = 2.8665
+    fe = Structure(atoms=[Atom("Fe", [0, 0, 0]), Atom("Fe", [.5, .5, .5])],
+                   lattice=Lattice(a, a, a, 90, 90, 90))
+    return {"Cu": Phase("Cu", space_group=225, structure=cu),
+            "Fe": Phase("Fe", space_group=229, structure=fe)}
+
+
+@functools.lru_cache(maxsize=8)
+def _kinematic_pattern(phase, euler, shape, pixel_size, spot_sigma, direct_beam):
+    from diffsims.generators.simulation_generator import SimulationGenerator
+    from orix.quaternion import Rotation
+
+    gen = SimulationGenerator(accelerating_voltage=200)
+    radius = pixel_size * 0.5 * min(shape) * 1.05
+    sim = gen.calculate_diffraction2d(
+        _phases()[phase], Rotation.from_euler(np.deg2rad([euler])), reciprocal_radius=radius,
+        with_direct_beam=False, max_excitation_error=0.02,
+    )
+    xy = np.asarray(sim.coordinates.data)[:, :2] / pixel_size
+    inten = np.asarray(sim.coordinates.intensity, dtype=np.float64)
+    cy, cx = shape[0] / 2.0, shape[1] / 2.0
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    img = np.zeros(shape)
+    for (gx, gy), i in zip(xy, inten):
+        if i > 0:
+            img += i * np.exp(-((xx - cx - gx) ** 2 + (yy - cy - gy) ** 2) / (2 * spot_sigma**2))
+    img /= img.sum()
+    beam = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * spot_sigma**2))
+    return (1 - direct_beam) * img + direct_beam * beam / beam.sum()
+
+
+def kinematic_case(dose=1e4, seed=0, crystallinity=(0.09, 0.09, 0.03, 0.01), shape=(64, 64),
+                   scan_shape=(32, 32), pixel_size=0.05, spot_sigma=0.8, direct_beam=0.3,
+                   mask_radius=2.5, scan_step_nm=1.0, probe_fwhm_nm=2.0):
+    """Kinematic patterns of real structures: weak and overlapping grains in a glass.
+
+    Four grains (diffsims ``SimulationGenerator`` at 200 kV, orix phases built from
+    diffpy structures, excitation error 0.02 Å⁻¹): fcc Cu [001] turned 20 and 50 degrees
+    (an overlapping pair, like the multislice scan's A and B), bcc Fe [001] and Cu [111]
+    turned 15 degrees, spots drawn as Gaussians of ``spot_sigma`` pixels at their kinematic
+    intensities, plus a direct beam carrying ``direct_beam`` of each pattern.  The matrix is
+    :func:`stemnmf_hs.data.amorphous_pattern` with rings at 8.6, 15.5 and 22 px (the
+    multislice glass's first ring: Q = 2.7 Å⁻¹ at 0.05 Å⁻¹ per pixel, i.e. 0.43 Å⁻¹ in
+    ``Q / 2 pi``) and the same direct beam.  The grains are weak: their crystal fraction
+    at the grain centre is ``crystallinity`` (the paper's 1-9 %).
+
+    Parameters
+    ----------
+    dose : float, default 1e4
+        Electrons per pattern.
+    seed : int, default 0
+        Seed of the Poisson counts.
+    crystallinity : tuple of 4 float, default (0.09, 0.09, 0.03, 0.01)
+        Peak crystal fraction of each grain, in the order above.
+    shape, scan_shape : tuple of int, default (64, 64), (32, 32)
+        Pattern and scan shapes.
+    pixel_size : float, default 0.05
+        Å⁻¹ per pixel.
+    spot_sigma : float, default 0.8
+        Spot width in pixels.
+    direct_beam : float, default 0.3
+        Share of every pattern in the (masked) direct beam.
+    mask_radius : float, default 2.5
+        Direct-beam mask radius in pixels.
+    scan_step_nm, probe_fwhm_nm : float, default 1.0, 2.0
+        Scan step and probe FWHM.
+
+    Returns
+    -------
+    ValidationCase
+        k = 5: amorphous first, then the four grains.
+
+    Raises
+    ------
+    ValueError
+        On a non-positive dose or a ``crystallinity`` not of length 4 in ``[0, 1]``.
+    """
+    from ._simulate import amorphous_pattern
+
+    dose = _check_dose(dose)
+    crystallinity = tuple(float(c) for c in crystallinity)
+    if len(crystallinity) != 4 or not all(0 <= c <= 1 for c in crystallinity):
+        raise ValueError(f"crystallinity must be 4 fractions in [0, 1], got {crystallinity}")
+    shape = tuple(int(s) for s in shape)
+    oc = (shape[1] / 2.0, shape[0] / 2.0)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    beam = np.exp(-((xx - oc[0]) ** 2 + (yy - oc[1]) ** 2) / (2 * spot_sigma**2))
+    amorphous = amorphous_pattern(shape, center=oc, ring_radii=(8.6, 15.5, 22.0),
+                                  ring_widths=(1.6, 2.4, 3.2), dtype=np.float64)
+    amorphous = (1 - direct_beam) * amorphous + direct_beam * beam / beam.sum()
+    crystals = [
+        _kinematic_pattern(phase, euler, shape, float(pixel_size), float(spot_sigma),
+                           float(direct_beam))
+        for _, phase, euler, _, _ in _KINEMATIC_GRAINS
+    ]
+    ny, nx = scan_shape
+    grains = [(c[0] * nx, c[1] * ny, r * nx, p)
+              for (_, _, _, c, r), p in zip(_KINEMATIC_GRAINS, crystallinity)]
+    sigma = probe_fwhm_nm / 2.3548 / scan_step_nm
+    fractions = _grain_fractions(scan_shape, grains, sigma)
+    mask = direct_beam_mask(shape, oc, mask_radius)
+    labels = ("amorphous",) + tuple(g[0] for g in _KINEMATIC_GRAINS)
+    return _assemble("kinematic", np.stack([amorphous] + crystals), fractions, dose, seed,
+                     mask, oc, scan_step_nm, probe_fwhm_nm, labels,
+                     {"crystallinity": crystallinity})
