@@ -19,6 +19,7 @@ __all__ = [
     "map_correlation",
     "match_ground_truth",
     "score_decomposition",
+    "spot_mask_from_truth",
     "truth_assignment",
 ]
 
@@ -283,15 +284,23 @@ def dark_spot_ratio(amorphous_factor, truth_amorphous, spot_mask):
     return float(f[on].mean() / den) if den > 0 else float("nan")
 
 
-def spot_mask_from_truth(crystal_diffractions, fraction=0.1):
-    """Pixels where the summed true crystal diffractions exceed ``fraction`` of their maximum.
+def spot_mask_from_truth(crystal_diffractions, fraction=0.1, signal_mask=None, size=7):
+    """Bragg-spot pixels of the true crystal diffractions.
+
+    The summed crystal diffractions minus their running median over ``size`` x ``size``
+    pixels (which removes diffuse backgrounds of real patterns and keeps the spots) is
+    thresholded at ``fraction`` of its maximum over the pixels outside ``signal_mask``.
 
     Parameters
     ----------
     crystal_diffractions : array_like
         ``(k_c, ny, nx)`` true crystal diffractions (non-finite pixels count as zero).
     fraction : float, default 0.1
-        Threshold relative to the maximum.
+        Threshold relative to the largest spot excess.
+    signal_mask : array_like of bool, optional
+        ``(ny, nx)``, ``True`` on excluded pixels (the direct beam); never spots.
+    size : int, default 7
+        Window of the running median, pixels.
 
     Returns
     -------
@@ -301,12 +310,21 @@ def spot_mask_from_truth(crystal_diffractions, fraction=0.1):
     Examples
     --------
     >>> import numpy as np
-    >>> c = np.zeros((1, 3, 3)); c[0, 1, 1] = 1.0
-    >>> spot_mask_from_truth(c).sum()
-    np.int64(1)
+    >>> c = np.full((1, 9, 9), 0.5); c[0, 4, 4] = 2.0; c[0, 1, 1] = 1.5
+    >>> np.argwhere(spot_mask_from_truth(c)).tolist()
+    [[1, 1], [4, 4]]
+    >>> mask = np.zeros((9, 9), bool); mask[4, 4] = True
+    >>> np.argwhere(spot_mask_from_truth(c, signal_mask=mask)).tolist()
+    [[1, 1]]
     """
+    from scipy import ndimage
+
     s = np.nan_to_num(np.asarray(crystal_diffractions, dtype=np.float64)).sum(axis=0)
-    return s > fraction * s.max()
+    excess = s - ndimage.median_filter(s, size=size, mode="nearest")
+    valid = np.ones(s.shape, bool) if signal_mask is None else ~np.asarray(signal_mask, bool)
+    if not valid.any():
+        return np.zeros(s.shape, bool)
+    return (excess > fraction * excess[valid].max()) & valid
 
 
 def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous_index=0,
@@ -327,7 +345,7 @@ def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous
         Which true component is the amorphous matrix.
     spot_mask : numpy.ndarray of bool, optional
         Spot pixels for :func:`dark_spot_ratio`; default :func:`spot_mask_from_truth` of the
-        crystal truths.
+        crystal truths, pixels non-finite in ``factors`` (masked) excluded.
 
     Returns
     -------
@@ -355,8 +373,9 @@ def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous
     a = amorphous_index
     crystals = [j for j in range(m) if j != a]
     if spot_mask is None:
-        spot_mask = spot_mask_from_truth(T[crystals]) if crystals else np.zeros(T[0].shape,
-                                                                                 bool)
+        excluded = ~np.isfinite(F.reshape((len(F),) + T.shape[1:])).all(axis=0)
+        spot_mask = (spot_mask_from_truth(T[crystals], signal_mask=excluded) if crystals
+                     else np.zeros(T[0].shape, bool))
     nan = float("nan")
 
     def fac(j):
