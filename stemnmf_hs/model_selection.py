@@ -13,27 +13,37 @@ the number of components ``k`` in two decisions:
    PSNR, GMSD and MDSI (:func:`iqa_matrices`); the chosen ``k`` is the most components that
    are all distinct diffractions (:func:`suggest_k`).
 
-Math module: arrays in, arrays and dicts out; never imports HyperSpy.
+:func:`select_k` runs the whole pipeline (knee -> range -> IQA -> rule) on a loss curve and
+the representative diffractions of the fits; ``s.estimate_number_of_components`` only wraps
+its :class:`KSelection` in signals.
+
+Math module: arrays in, arrays and dicts out; never imports HyperSpy.  One topic (the choice
+of k, with the calibration of its defaults in :func:`suggest_k`), hence a little over 600
+lines.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from numbers import Integral
 
 import numpy as np
 
 from . import iqa
+from .decomposition import k_component_loss  # the one implementation, streamed for dask
 
 __all__ = [
     "DEFAULT_GMSD_THRESHOLD",
     "DEFAULT_HALF_WIDTH",
     "DEFAULT_SSIM_THRESHOLD",
+    "KSelection",
     "duplicate_pairs",
     "find_knee",
     "iqa_matrices",
     "k_component_loss",
     "range_of_interest",
+    "select_k",
     "suggest_k",
 ]
 
@@ -45,43 +55,6 @@ DEFAULT_SSIM_THRESHOLD = 0.90
 DEFAULT_GMSD_THRESHOLD = 0.07
 
 _RULES = ("first_duplicate", "largest_distinct")
-
-
-# ----------------------------------------------------------------------------- the loss
-def k_component_loss(data, reconstruction):
-    """K-component loss: the mean absolute reconstruction error of one NMF.
-
-    ``L = 1 / (M N) sum_ij |V(i, j) - V'(i, j)|`` with ``V`` the data and ``V' = W H`` the
-    reconstruction (Cao et al. 2025, "K-Component loss and image quality assessment", the
-    equation of ``L_K-component``).
-
-    Parameters
-    ----------
-    data : array_like or dask.array.Array
-        ``(n_navigation, n_signal)`` (or any shape) data ``V``.
-    reconstruction : array_like or dask.array.Array
-        Same shape: ``maps @ components`` of the NMF with ``k`` components.
-
-    Returns
-    -------
-    float
-        Mean absolute error, in the data's unit per pixel (e.g. electrons).
-
-    Raises
-    ------
-    ValueError
-        If the shapes differ or the result is not finite.
-    """
-    if np.shape(data) != np.shape(reconstruction):
-        raise ValueError(
-            f"data {np.shape(data)} and reconstruction {np.shape(reconstruction)} differ in "
-            "shape; reconstruct with maps @ components of the same unfolded data."
-        )
-    value = float(abs(data - reconstruction).mean())
-    if not np.isfinite(value):
-        raise ValueError("the K-component loss is not finite: the data or the "
-                         "reconstruction contain NaN or infinite values.")
-    return value
 
 
 # ---------------------------------------------------------------------------- the knee
@@ -522,3 +495,141 @@ def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
         "k_values": ks,
         **crit,
     }
+
+
+# ----------------------------------------------------------------------- the pipeline
+#: Per-``k`` criteria of :func:`suggest_k` kept on a :class:`KSelection`.
+CRITERIA = ("distinct", "lowers_loss", "qualifies", "n_duplicate_pairs", "max_ssim",
+            "min_gmsd", "max_psnr", "min_mdsi")
+
+
+@dataclass
+class KSelection:
+    """Every number the choice of ``k`` used (see :func:`select_k`).
+
+    Attributes
+    ----------
+    suggested_k : int
+    reason : str
+        Why (which ``k`` first produced duplicates, or why the range may be too small).
+    rule : str
+    thresholds : dict
+        ``{"ssim": ..., "gmsd": ...}``.
+    k_values : numpy.ndarray
+        ``(n,)`` int fitted ``k``.
+    loss : numpy.ndarray
+        ``(n,)`` float64 K-component loss.
+    knee : int
+    knee_method : str
+        "kneed", "chord", "none" or "given".
+    half_width : int
+    roi_k_values : numpy.ndarray
+        ``(m,)`` int ``k`` of the range of interest.
+    representatives : dict
+        ``k -> (k, ny, nx)`` float64 representative diffractions of the range.
+    iqa : dict
+        ``k -> {metric -> (k, k) matrix}`` for every ``k`` of the range.
+    criteria : dict
+        Per-``k`` ``(m,)`` arrays of :func:`suggest_k` (:data:`CRITERIA`).
+    """
+
+    suggested_k: int
+    reason: str
+    rule: str
+    thresholds: dict
+    k_values: np.ndarray
+    loss: np.ndarray
+    knee: int
+    knee_method: str
+    half_width: int
+    roi_k_values: np.ndarray
+    representatives: dict = field(repr=False)
+    iqa: dict = field(repr=False)
+    criteria: dict = field(repr=False)
+
+    @property
+    def range_of_interest(self):
+        """``(k_min, k_max)`` of the range of interest."""
+        return int(self.roi_k_values[0]), int(self.roi_k_values[-1])
+
+
+def select_k(k_values, loss, representatives, *, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
+             gmsd_threshold=DEFAULT_GMSD_THRESHOLD, half_width=DEFAULT_HALF_WIDTH,
+             rule="first_duplicate", knee=None, data_range=None, use_loss=True):
+    """The whole choice of ``k``: knee, range of interest, IQA of each fit, rule.
+
+    Cao et al. 2025, Fig. 3: :func:`find_knee` on the loss curve (unless ``knee`` is
+    given), :func:`range_of_interest` ``knee +/- half_width``, :func:`iqa_matrices` of the
+    representative diffractions of every fit in the range, then :func:`suggest_k`.
+
+    Parameters
+    ----------
+    k_values : array_like of int
+        ``(n,)`` fitted numbers of components, strictly increasing, ``n >= 3``.
+    loss : array_like of float
+        ``(n,)`` K-component loss of every fit, data unit per pixel.
+    representatives : dict
+        ``k -> (k, ny, nx)`` representative diffractions ``w_k * max(h_k)``
+        (:func:`stemnmf_hs.overlap.representative_diffractions`) for at least every ``k`` of
+        the range of interest; other entries are ignored.
+    ssim_threshold, gmsd_threshold : float or None
+        Duplicate-pair thresholds of :func:`suggest_k`; ``None`` switches one off.
+    half_width : int, default 4
+    rule : {"first_duplicate", "largest_distinct"}
+    knee : int, optional
+        Impose the knee instead of locating it.
+    data_range : float, optional
+        Common IQA data range of every fit; default each fit's own stack maximum.
+    use_loss : bool, default True
+        A ``k`` must also lower the loss below that of every smaller ``k`` to count.
+
+    Returns
+    -------
+    KSelection
+
+    Raises
+    ------
+    ValueError
+        Too few or unsorted ``k``, non-finite loss, a ``knee`` that was not fitted,
+        representatives missing for a ``k`` of the range or of the wrong shape.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> reps = {k: rng.random((k, 16, 16)) for k in range(1, 7)}
+    >>> sel = select_k(range(1, 7), [9.0, 5.0, 2.0, 1.9, 1.8, 1.7], reps)
+    >>> sel.knee, sel.range_of_interest, sel.suggested_k
+    (3, (1, 6), 6)
+    """
+    ks, y = _check_curve(k_values, loss)
+    if knee is None:
+        knee, knee_method = find_knee(ks, y, return_method=True)
+    elif int(knee) not in set(ks.tolist()):
+        raise ValueError(f"knee={knee!r} is not one of the fitted k {ks.tolist()}.")
+    else:
+        knee, knee_method = int(knee), "given"
+    roi = range_of_interest(knee, ks, half_width)
+    missing = [int(k) for k in roi if int(k) not in representatives]
+    if missing:
+        raise ValueError(
+            f"representatives lack the fits k = {missing} of the range of interest "
+            f"({int(roi[0])}, {int(roi[-1])}); give w_k * max(h_k) for every k of the range."
+        )
+    reps = {}
+    for k in roi:
+        rep = np.asarray(representatives[int(k)], dtype=np.float64)
+        if rep.ndim != 3 or rep.shape[0] != k:
+            raise ValueError(
+                f"representatives[{k}] must be a stack (k={k}, ny, nx); got {rep.shape}."
+            )
+        reps[int(k)] = rep
+    mats = {k: iqa_matrices(rep, data_range=data_range) for k, rep in reps.items()}
+    res = suggest_k(roi, mats, ssim_threshold=ssim_threshold, gmsd_threshold=gmsd_threshold,
+                    rule=rule, loss_k_values=ks if use_loss else None,
+                    loss=y if use_loss else None)
+    return KSelection(
+        suggested_k=res["suggested_k"], reason=res["reason"], rule=res["rule"],
+        thresholds=res["thresholds"], k_values=ks, loss=y, knee=int(knee),
+        knee_method=knee_method, half_width=int(half_width), roi_k_values=roi,
+        representatives=reps, iqa=mats, criteria={key: res[key] for key in CRITERIA},
+    )

@@ -1,4 +1,9 @@
-"""Polar geometry of diffraction patterns, shared by the continuity constraint and similarity.
+"""All pattern geometry: centre, radii, rings and the r-phi transform.
+
+Shared by the continuity constraint (:class:`RingBinning`), the similarity of diffractions
+(:func:`polar_transform`, :func:`polar_radii`) and the signal layer (:func:`default_center`,
+the one geometric-centre rule).  Rotation of patterns is
+:func:`stemnmf_hs.similarity.rotate_patterns`.
 
 Math module: arrays in, arrays out; never imports HyperSpy.
 
@@ -18,10 +23,20 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import check_int, check_mask, check_real, check_spline_order
+
 #: Largest n_features * n_rings for which the ring one-hot matrix is held dense (64 MiB).
 _DENSE_LIMIT = 1 << 24
 
-__all__ = ["RingBinning", "default_center", "radius_map", "resolve_center"]
+__all__ = [
+    "RingBinning",
+    "default_center",
+    "inscribed_radius",
+    "polar_radii",
+    "polar_transform",
+    "radius_map",
+    "resolve_center",
+]
 
 
 def default_center(signal_shape):
@@ -36,9 +51,15 @@ def default_center(signal_shape):
     -------
     tuple of float
         ``(cx, cy) = ((nx - 1) / 2, (ny - 1) / 2)`` in pixels.
+
+    Examples
+    --------
+    >>> default_center((128, 64))
+    (31.5, 63.5)
     """
     ny, nx = signal_shape
     return ((nx - 1) / 2.0, (ny - 1) / 2.0)
+
 
 def resolve_center(center, signal_shape):
     """Validated pattern centre ``(cx, cy)`` in pixels; the geometric centre when ``None``.
@@ -58,6 +79,11 @@ def resolve_center(center, signal_shape):
     ------
     ValueError
         If ``center`` is not two finite numbers.
+
+    Examples
+    --------
+    >>> resolve_center(None, (5, 5)), resolve_center([1, 2], (5, 5))
+    ((2.0, 2.0), (1.0, 2.0))
     """
     if center is None:
         return default_center(signal_shape)
@@ -84,6 +110,11 @@ def radius_map(signal_shape, center=None):
     -------
     numpy.ndarray
         ``(ny, nx)`` float64 radii in pixels.
+
+    Examples
+    --------
+    >>> radius_map((3, 3)).tolist()[0]  # first row, centre (1, 1)
+    [1.4142135623730951, 1.0, 1.4142135623730951]
     """
     ny, nx = signal_shape
     cx, cy = resolve_center(center, signal_shape)
@@ -125,6 +156,12 @@ class RingBinning:
     ------
     ValueError
         If ``ring_width`` is not positive or the mask shape differs from ``signal_shape``.
+
+    Examples
+    --------
+    >>> rings = RingBinning((5, 5))
+    >>> rings.n_rings, rings.ring_means(np.ones((1, 25), np.float32)).shape
+    (3, (1, 3))
     """
 
     def __init__(self, signal_shape, center=None, ring_width=1.0, signal_mask=None):
@@ -132,13 +169,8 @@ class RingBinning:
             raise ValueError(f"ring_width must be > 0 pixels, got {ring_width!r}.")
         signal_shape = tuple(int(n) for n in signal_shape)
         r = radius_map(signal_shape, center).ravel()
+        signal_mask = check_mask(signal_mask, signal_shape)
         if signal_mask is not None:
-            signal_mask = np.asarray(signal_mask, dtype=bool)
-            if signal_mask.shape != signal_shape:
-                raise ValueError(
-                    f"signal_mask has shape {signal_mask.shape} but the patterns are "
-                    f"{signal_shape}; give a boolean mask of the pattern shape."
-                )
             r = r[~signal_mask.ravel()]
         raw = np.floor(r / ring_width).astype(np.int64)
         # Relabel to consecutive ring indices so that empty rings cost nothing.
@@ -203,6 +235,87 @@ class RingBinning:
             ``(k, n_features)``.
         """
         return ring_values[:, self.labels]
+
+
+def inscribed_radius(center, signal_shape):
+    """Default largest radius of the r-phi transform: the largest full circle in the pattern.
+
+    Parameters
+    ----------
+    center : tuple of float or None
+        ``(cx, cy)`` in pixels; the geometric centre when ``None``.
+    signal_shape : tuple of int
+        ``(ny, nx)``.
+
+    Returns
+    -------
+    float
+        ``floor(min(cx, cy, nx - 1 - cx, ny - 1 - cy))`` pixels.
+
+    Raises
+    ------
+    ValueError
+        If the centre lies outside the pattern (the default is then undefined).
+
+    Examples
+    --------
+    >>> inscribed_radius(None, (64, 64)), inscribed_radius((10, 40), (64, 64))
+    (31.0, 10.0)
+    """
+    ny, nx = signal_shape
+    cx, cy = resolve_center(center, signal_shape)
+    inscribed = min(cx, cy, nx - 1 - cx, ny - 1 - cy)
+    if inscribed < 0:
+        raise ValueError(
+            f"the centre ({cx}, {cy}) lies outside the {ny} x {nx} pattern, so the "
+            "default r_max is undefined; give r_max explicitly."
+        )
+    return float(np.floor(inscribed + 1e-9))
+
+
+def polar_radii(signal_shape, center=None, n_radial=None, r_max=None):
+    """Radii sampled by :func:`polar_transform`, in pixels.
+
+    Parameters
+    ----------
+    signal_shape : tuple of int
+        ``(ny, nx)``.
+    center : tuple of float, optional
+        ``(cx, cy)``; the geometric centre when ``None``.
+    n_radial : int, optional
+        Number of radii; default ``floor(r_max) + 1`` (1-px steps from 0).
+    r_max : float, optional
+        Largest radius; default :func:`inscribed_radius`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_radial,)`` float64: ``0, 1, ..., floor(r_max)`` or ``linspace(0, r_max,
+        n_radial)``.
+
+    Raises
+    ------
+    ValueError
+        If ``r_max`` is negative or not finite, ``n_radial`` not an integer >= 1, or the
+        default ``r_max`` is undefined.
+
+    Examples
+    --------
+    >>> polar_radii((9, 9))
+    array([0., 1., 2., 3., 4.])
+    >>> polar_radii((9, 9), n_radial=3, r_max=2.0)
+    array([0., 1., 2.])
+    """
+    if r_max is None:
+        r_max = inscribed_radius(center, signal_shape)
+    else:
+        if isinstance(r_max, bool) or not np.isscalar(r_max) or not np.isfinite(r_max) \
+                or r_max < 0:
+            raise ValueError(f"r_max must be a finite number >= 0 pixels, got {r_max!r}.")
+        r_max = float(r_max)
+    if n_radial is None:
+        return np.arange(int(np.floor(r_max + 1e-9)) + 1, dtype=np.float64)
+    return np.linspace(0.0, r_max, check_int(n_radial, "n_radial", 1))
 
 
 def polar_transform(
@@ -286,6 +399,14 @@ def polar_transform(
         the default ``r_max`` is undefined because the centre lies outside the pattern (give
         ``r_max``), ``r_max``/``n_radial``/``n_azimuthal``/``order`` are out of range, or
         the mask shape differs from the pattern shape.
+
+    Examples
+    --------
+    >>> img = np.zeros((9, 9))
+    >>> img[4, 6] = 1.0  # 2 px right of the centre: phi = 0
+    >>> p = polar_transform(img, n_azimuthal=4)
+    >>> p.shape, float(p[2, 0])
+    ((5, 4), 1.0)
     """
     from scipy import ndimage
 
@@ -295,9 +416,7 @@ def polar_transform(
             f"patterns must be a (ny, nx) pattern or a (k, ny, nx) stack, got an array of "
             f"shape {arr.shape}; refold unfolded (k, ny * nx) data first."
         )
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-            or arr.dtype == bool):
-        raise ValueError(f"patterns must be real numbers, got dtype {arr.dtype}.")
+    check_real(arr)
     single = arr.ndim == 2
     stack = np.array(arr[None] if single else arr, dtype=np.float64)
     k, ny, nx = stack.shape
@@ -305,47 +424,14 @@ def polar_transform(
         raise ValueError("patterns contain NaN or infinite values; clean them first.")
 
     cx, cy = resolve_center(center, (ny, nx))
-
-    if r_max is None:
-        inscribed = min(cx, cy, nx - 1 - cx, ny - 1 - cy)
-        if inscribed < 0:
-            raise ValueError(
-                f"the centre ({cx}, {cy}) lies outside the {ny} x {nx} pattern, so the "
-                "default r_max is undefined; give r_max explicitly."
-            )
-        r_max = float(np.floor(inscribed + 1e-9))
-    else:
-        if isinstance(r_max, bool) or not np.isscalar(r_max) or not np.isfinite(r_max) \
-                or r_max < 0:
-            raise ValueError(f"r_max must be a finite number >= 0 pixels, got {r_max!r}.")
-        r_max = float(r_max)
-
-    def _check_int(value, name, low):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-                or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-        return int(value)
-
-    n_azimuthal = _check_int(n_azimuthal, "n_azimuthal", 1)
-    if n_radial is None:
-        n_radial = int(np.floor(r_max + 1e-9)) + 1
-        radii = np.arange(n_radial, dtype=np.float64)
-    else:
-        n_radial = _check_int(n_radial, "n_radial", 1)
-        radii = np.linspace(0.0, r_max, n_radial)
-    if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)) \
-            or not 0 <= order <= 5:
-        raise ValueError(f"order must be an integer spline order 0-5, got {order!r}.")
-    order = int(order)
+    radii = polar_radii((ny, nx), (cx, cy), n_radial, r_max)
+    n_radial = radii.size
+    n_azimuthal = check_int(n_azimuthal, "n_azimuthal", 1)
+    order = check_spline_order(order)
 
     valid = np.ones((ny, nx), dtype=bool)
-    if signal_mask is not None:
-        mask = np.asarray(signal_mask, dtype=bool)
-        if mask.shape != (ny, nx):
-            raise ValueError(
-                f"signal_mask has shape {mask.shape} but the patterns are {(ny, nx)}; give a "
-                "boolean mask of the pattern shape (True = excluded pixel)."
-            )
+    mask = check_mask(signal_mask, (ny, nx))
+    if mask is not None:
         stack[:, mask] = 0.0
         if order > 1 and mask.any():
             mask = ndimage.binary_dilation(
@@ -373,6 +459,3 @@ def polar_transform(
     if single:
         polar = polar[0]
     return (polar, w) if return_weights else polar
-
-
-__all__ += ["polar_transform"]

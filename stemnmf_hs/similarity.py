@@ -26,7 +26,8 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from .polar import polar_transform, resolve_center
+from ._validation import check_mask, check_real, check_spline_order
+from .polar import polar_radii, polar_transform, resolve_center
 
 __all__ = ["cosine_similarity", "polar_cross_correlation", "rotate_patterns"]
 
@@ -41,10 +42,7 @@ ISOTROPIC_RTOL = 1e-4
 # --------------------------------------------------------------------------------------------
 def _as_stack(diffractions, signal_shape=None, signal_mask=None, name="diffractions"):
     """Refold diffractions to a float64 ``(k, ny, nx)`` stack (masked pixels = 0)."""
-    arr = np.asarray(diffractions)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-            or arr.dtype == bool):
-        raise ValueError(f"{name} must be real numbers, got dtype {arr.dtype}.")
+    arr = check_real(diffractions, name)
     if signal_shape is not None:
         try:
             signal_shape = tuple(int(n) for n in signal_shape)
@@ -63,11 +61,7 @@ def _as_stack(diffractions, signal_shape=None, signal_mask=None, name="diffracti
             )
         if signal_shape is None:
             signal_shape = mask.shape
-        elif mask.shape != signal_shape:
-            raise ValueError(
-                f"signal_mask has shape {mask.shape} but signal_shape is {signal_shape}; "
-                "give a mask of the pattern shape (True = excluded pixel)."
-            )
+        mask = check_mask(mask, signal_shape)
     if arr.ndim == 3:
         if signal_shape is not None and arr.shape[1:] != signal_shape:
             raise ValueError(
@@ -139,6 +133,12 @@ def cosine_similarity(diffractions):
     ------
     ValueError
         If the input is not 2D/3D, holds no component, or contains NaN/inf.
+
+    Examples
+    --------
+    >>> cosine_similarity(np.array([[1.0, 0.0], [1.0, 1.0]])).round(3)
+    array([[1.   , 0.707],
+           [0.707, 1.   ]])
     """
     from sklearn.metrics.pairwise import cosine_similarity as _sk_cosine
 
@@ -251,6 +251,15 @@ def polar_cross_correlation(
     -----
     Kimoto et al. 2025, eqs. (10) ("diffraction_similarity") and (11)
     ("diffraction_rotation"), Fig. 9b.
+
+    Examples
+    --------
+    >>> img = np.zeros((33, 33))
+    >>> img[16, 26] = img[16, 6] = 1.0  # a Friedel pair on the x axis
+    >>> pair = np.stack([img, rotate_patterns(img, 30.0)])
+    >>> sim, rot = polar_cross_correlation(pair, n_azimuthal=360)
+    >>> bool(sim[0, 1] > 0.8), round(float(rot[0, 1]) % 180)  # 1 up to interpolation
+    (True, 150)
     """
     stack = _as_stack(diffractions, signal_shape, signal_mask)
     k = stack.shape[0]
@@ -265,17 +274,7 @@ def polar_cross_correlation(
     w = weights.astype(np.float64)  # (R, Phi)
     n_phi = polar.shape[-1]
     if r_min > 0:
-        n_rad = polar.shape[1]
-        r_lim = float(r_max) if r_max is not None else None
-        # Recover the radii exactly as polar_transform sampled them.
-        if n_radial is None:
-            radii = np.arange(n_rad, dtype=np.float64)
-        else:
-            if r_lim is None:
-                ny, nx = stack.shape[1:]
-                cx, cy = resolve_center(center, (ny, nx))
-                r_lim = float(np.floor(min(cx, cy, nx - 1 - cx, ny - 1 - cy) + 1e-9))
-            radii = np.linspace(0.0, r_lim, n_rad)
+        radii = polar_radii(stack.shape[1:], center, n_radial, r_max)
         w = w * (radii >= r_min)[:, None]
         polar *= w[None]
     if subtract_ring_mean:
@@ -365,15 +364,20 @@ def rotate_patterns(patterns, angles_deg, center=None, order=1, cval=0.0):
     ValueError
         If ``patterns`` is not 2D/3D real, ``angles_deg`` is not a scalar or ``(k,)`` of
         finite numbers, ``center`` is not two finite numbers, or ``order`` not in 0-5.
+
+    Examples
+    --------
+    >>> img = np.zeros((9, 9))
+    >>> img[4, 6] = 1.0  # 2 px right of the centre
+    >>> np.argwhere(rotate_patterns(img, 90.0) > 0.5).tolist()  # now 2 px up
+    [[2, 4]]
     """
     arr = np.asarray(patterns)
     if arr.ndim not in (2, 3):
         raise ValueError(
             f"patterns must be (ny, nx) or (k, ny, nx), got an array of shape {arr.shape}."
         )
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-            or arr.dtype == bool):
-        raise ValueError(f"patterns must be real numbers, got dtype {arr.dtype}.")
+    check_real(arr)
     out_dtype = np.float32 if arr.dtype == np.float32 else np.float64
     single = arr.ndim == 2
     stack = np.asarray(arr[None] if single else arr, dtype=np.float64)
@@ -389,9 +393,7 @@ def rotate_patterns(patterns, angles_deg, center=None, order=1, cval=0.0):
     if not np.all(np.isfinite(ang)):
         raise ValueError(f"angles_deg must be finite degrees, got {angles_deg!r}.")
     cx, cy = resolve_center(center, (ny, nx))
-    if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)) \
-            or not 0 <= order <= 5:
-        raise ValueError(f"order must be an integer spline order 0-5, got {order!r}.")
+    order = check_spline_order(order)
 
     t = np.deg2rad(ang)[:, None, None]
     cos, sin = np.cos(t), np.sin(t)

@@ -192,7 +192,7 @@ def test_result_object_wraps_the_sweep_in_signals(sweep):
     import matplotlib.pyplot as plt
     from hyperspy.signals import Signal1D, Signal2D
 
-    from stemnmf_hs.signals._model_selection import NumberOfComponentsEstimate
+    from stemnmf_hs.signals import NumberOfComponentsEstimate
 
     matplotlib.use("Agg")
     ks, loss, reps = sweep
@@ -227,7 +227,7 @@ def test_result_object_wraps_the_sweep_in_signals(sweep):
 
 
 def test_result_object_input_errors(sweep):
-    from stemnmf_hs.signals._model_selection import NumberOfComponentsEstimate
+    from stemnmf_hs.signals import NumberOfComponentsEstimate
 
     ks, loss, reps = sweep
     partial = {k: v for k, v in reps.items() if k != 4}

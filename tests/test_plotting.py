@@ -19,9 +19,9 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from stemnmf_hs.data import simulate_overlapping_grains
 from stemnmf_hs.overlap import DEFAULT_THRESHOLDS
-from stemnmf_hs.signals import _components
+from stemnmf_hs import plotting as _components
 from stemnmf_hs.signals._build import scan_signal
-from stemnmf_hs.signals._components import (
+from stemnmf_hs.plotting import (
     DIFFRACTION_CMAP,
     LABEL_COLOURS,
     MAP_CMAP,

@@ -1,7 +1,12 @@
-"""HyperSpy signal classes of stemnmf-hs (the only subpackage that builds signals)."""
+"""HyperSpy signal classes of stemnmf-hs (the only subpackage that builds signals).
 
-from ._components import ClusterResult
-from ._model_selection import NumberOfComponentsEstimate
+Modules, in the one direction their imports flow: ``_build`` (a scan from an array) ->
+``nmf_diffraction2d`` (the classes) -> the method mixins ``_analysis``, ``_plots``,
+``_preprocessing`` -> ``_results`` (result objects) -> ``_adapter`` (signal <-> arrays, the
+one module that touches HyperSpy's internals).
+"""
+
+from ._results import ClusterResult, NumberOfComponentsEstimate
 from .nmf_diffraction2d import LazyNMFDiffraction2D, NMFDiffraction2D
 
 __all__ = [

@@ -1,10 +1,15 @@
-"""Builders of calibrated signals from arrays (used by ``stemnmf_hs.data`` and the methods)."""
+"""A calibrated ``nmf_diffraction`` scan from a 4D array (used by ``stemnmf_hs.data``).
+
+Sits above the classes in the flow of imports (it builds :class:`NMFDiffraction2D`); the
+methods build their result signals with :mod:`._adapter` instead.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from ..polar import default_center
+from .nmf_diffraction2d import NMFDiffraction2D
 
-__all__ = ["component_matrix", "image_like", "scan_signal", "stack_like"]
+__all__ = ["scan_signal"]
 
 
 def _axis(name, size, scale, offset, units, navigate):
@@ -37,13 +42,16 @@ def scan_signal(data, scan_step=1.0, scan_units="nm", pixel_size=1.0, k_units="1
     Returns
     -------
     NMFDiffraction2D
-    """
-    from .nmf_diffraction2d import NMFDiffraction2D
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = scan_signal(np.ones((2, 3, 8, 8)), scan_step=1.5, pixel_size=0.02)
+    >>> s.axes_manager.signal_axes[0].offset  # zero at the geometric centre, 3.5 px
+    -0.07
+    """
     ny, nx, kv, ku = data.shape
-    if center is None:
-        center = ((ku - 1) / 2.0, (kv - 1) / 2.0)
-    cx, cy = center
+    cx, cy = default_center((kv, ku)) if center is None else center
     axes = [
         _axis("y", ny, scan_step, 0.0, scan_units, True),
         _axis("x", nx, scan_step, 0.0, scan_units, True),
@@ -53,70 +61,3 @@ def scan_signal(data, scan_step=1.0, scan_units="nm", pixel_size=1.0, k_units="1
     s = NMFDiffraction2D(data, axes=axes)
     s.metadata.General.title = title
     return s
-
-
-def stack_like(data, axes, title="", navigation_name="component"):
-    """A ``Signal2D`` stack ``(n | b, a)`` whose image axes copy calibrated ``axes``.
-
-    Parameters
-    ----------
-    data : numpy.ndarray
-        ``(n, a, b)`` in array order (rows, columns).
-    axes : sequence of hyperspy axes
-        The two image axes in HyperSpy order ``(x, y)``: the scan's navigation axes for maps,
-        its signal axes for diffractions.
-    title : str
-        Signal title.
-    navigation_name : str
-        Name of the stacking axis.
-
-    Returns
-    -------
-    hyperspy.signals.Signal2D
-    """
-    import hyperspy.api as hs
-
-    s = hs.signals.Signal2D(np.asarray(data))
-    _copy_axes(s.axes_manager.signal_axes, axes)
-    s.axes_manager.navigation_axes[0].name = navigation_name
-    s.metadata.General.title = title
-    return s
-
-
-def image_like(data, axes, title=""):
-    """A single ``Signal2D`` image ``(| b, a)`` with calibrated ``axes`` (see stack_like)."""
-    import hyperspy.api as hs
-
-    s = hs.signals.Signal2D(np.asarray(data))
-    _copy_axes(s.axes_manager.signal_axes, axes)
-    s.metadata.General.title = title
-    return s
-
-
-def component_matrix(matrix, title, units=""):
-    """A ``Signal2D`` ``(| k, k)`` component-by-component matrix, axes named "component".
-
-    Parameters
-    ----------
-    matrix : numpy.ndarray
-        ``(k, k)``.
-    title : str
-        Signal title.
-    units : str
-        Quantity units of the values (e.g. "degree").
-    """
-    import hyperspy.api as hs
-
-    s = hs.signals.Signal2D(np.asarray(matrix))
-    for ax, name in zip(s.axes_manager.signal_axes, ("component j", "component i")):
-        ax.name = name
-    s.metadata.General.title = title
-    if units:
-        s.metadata.set_item("Signal.quantity", f"{title} ({units})")
-    return s
-
-
-def _copy_axes(new_axes, old_axes):
-    for new, old in zip(new_axes, old_axes):
-        for attr in ("scale", "offset", "units", "name"):
-            setattr(new, attr, getattr(old, attr))

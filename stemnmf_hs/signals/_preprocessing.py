@@ -8,11 +8,10 @@ on NMF robustness" and Fig. 2).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from .. import preprocessing
+from ._adapter import data_units
 
 __all__ = ["PreprocessingMixin"]
 
@@ -27,13 +26,6 @@ def _check_lazy_output(lazy_output, lazy):
     if lazy_output is None:
         return bool(lazy)
     return _check_bool(lazy_output, "lazy_output")
-
-
-def _quantity_units(signal):
-    """Units in parentheses at the end of ``metadata.Signal.quantity`` ("" when none)."""
-    quantity = signal.metadata.get_item("Signal.quantity", "")
-    match = re.search(r"\(([^()]*)\)\s*$", str(quantity))
-    return match.group(1) if match else ""
 
 
 class PreprocessingMixin:
@@ -123,7 +115,7 @@ class PreprocessingMixin:
                 "with s.squeeze() or make the scan axes the navigation axes with "
                 "s.transpose(signal_axes=2)."
             )
-        scan_shape = tuple(am._navigation_shape_in_array)
+        scan_shape = tuple(am.navigation_shape[::-1])
         size = preprocessing.check_filter_size(size, scan_shape)
         inplace = _check_bool(inplace, "inplace")
         lazy_output = _check_lazy_output(lazy_output, self._lazy)
@@ -257,7 +249,7 @@ class PreprocessingMixin:
         nsd.metadata.General.title = f"Noise standard deviation ({method})" + (
             f" of {title}" if title else ""
         )
-        units = _quantity_units(self)
+        units = data_units(self)
         nsd.metadata.set_item(
             "Signal.quantity", "NSD" + (f" ({units})" if units else "")
         )

@@ -1,0 +1,782 @@
+"""The signal <-> arrays boundary: the one module that touches HyperSpy's internals.
+
+Everything the ``nmf_diffraction`` methods need from a signal and give back to one:
+
+* **checks** of a request before any computation: :func:`check_scan_dimensions`,
+  :func:`check_output_dimension`, :func:`check_values`, :func:`mask_array` (the shape rule
+  itself is :func:`stemnmf_hs._validation.check_mask`, shared with the estimator);
+* **arrays** of a signal: :func:`prepare_estimator` (geometry, masks and centre of the scan
+  in an estimator), :func:`solver_data` (the unfolded, masked data), :func:`decomposition_arrays`
+  (factors and maps of ``learning_results``), :func:`plot_axes` (calibrated axes as the plain
+  :class:`stemnmf_hs.plotting.Axis` descriptions), :func:`calibrated_center` (pyxem's
+  calibration);
+* **signals** from arrays with the input's calibrated axes: :func:`stack_like`,
+  :func:`image_like`, :func:`component_matrix`, :func:`loss_signal`;
+* **learning_results**: :func:`constrained_decomposition` fills them as HyperSpy's own
+  ``decomposition`` does.
+
+Public HyperSpy API wherever one exists (``axes_manager.signal_shape[::-1]`` for the array
+order).  Private HyperSpy names used, for want of a public one:
+
+* ``LazySignal.decomposition`` / ``BaseSignal.decomposition`` reached through the classes
+  (HyperSpy's own method, which the subclass overrides);
+* ``learning_results._object`` (where HyperSpy keeps the fitted estimator);
+* ``signal._lazy``, ``signal._deepcopy_with_new_data`` (a copy sharing everything but the
+  data) and ``signal._plot`` (to close a previous plot, :func:`close_plot`).
+
+Data flow: this module imports the math modules and :mod:`stemnmf_hs.plotting`, never the
+signal classes or mixins.  Longer than 600 lines because it is one topic, the boundary with
+HyperSpy, kept in one place on purpose so that a HyperSpy change touches one file.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+from hyperspy.signal import BaseSignal
+
+from .. import plotting
+from .._validation import check_mask
+from ..decomposition import ConstrainedNMF, DaskOperator, InMemoryOperator
+from ..polar import default_center
+
+__all__ = [
+    "ALGORITHM",
+    "calibrated_center",
+    "check_output_dimension",
+    "check_scan_dimensions",
+    "check_values",
+    "close_plot",
+    "component_matrix",
+    "constrained_decomposition",
+    "data_units",
+    "decomposition_arrays",
+    "default_progressbar",
+    "expand_rows",
+    "fit_center",
+    "fit_history",
+    "image_like",
+    "is_constrained",
+    "loss_signal",
+    "mask_array",
+    "navigator_figure",
+    "plot_axes",
+    "prepare_estimator",
+    "solver_data",
+    "stack_like",
+]
+
+#: Name under which HyperSpy's ``decomposition`` dispatches to :class:`ConstrainedNMF`.
+ALGORITHM = "constrained_nmf"
+_ESTIMATOR_PARAMS = frozenset(ConstrainedNMF().get_params())
+#: Geometry the signal supplies to the estimator; users override ``center`` only.
+_GEOMETRY = frozenset({"signal_shape", "navigation_shape", "signal_mask", "navigation_mask"})
+
+
+def is_constrained(algorithm):
+    """Whether ``algorithm`` asks for the constrained NMF (its name or an estimator)."""
+    return (isinstance(algorithm, str) and algorithm == ALGORITHM) or isinstance(
+        algorithm, ConstrainedNMF
+    )
+
+
+def hyperspy_decomposition(signal):
+    """HyperSpy's own ``decomposition`` (lazy or in-memory) bound to ``signal``."""
+    if signal._lazy:
+        from hyperspy._signals.lazy import LazySignal
+
+        return LazySignal.decomposition.__get__(signal)
+    return BaseSignal.decomposition.__get__(signal)
+
+
+def constrained_decomposition(signal, parent, opts):
+    """Validate, build the estimator, run HyperSpy's decomposition on a working copy."""
+    hs_names = set(inspect.signature(parent).parameters) - {"kwargs"}
+    estimator, nav_mask, sig_mask, clip_negative = prepare_estimator(signal, opts, hs_names)
+    k = estimator.n_components
+    return_info = bool(opts.pop("return_info", False))
+    print_info = opts.pop("print_info", True)
+    hs_only = _hyperspy_options(signal, opts)
+    if signal._lazy and hs_only:
+        raise ValueError(
+            f"decomposition(algorithm='{ALGORITHM}') on a lazy signal streams the data and "
+            f"does not support HyperSpy's options {hs_only}; leave them at their defaults, "
+            "or s.compute() first."
+        )
+    if not hs_only:
+        _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative,
+                              print_info)
+        _record_fit(signal, estimator)
+        return estimator if return_info else None
+    # HyperSpy's own options (reproject, ...) in memory: its decomposition on a working copy.
+    work = _working_copy(signal, clip_negative)
+    # HyperSpy wants numpy masks in its axes order: it flattens the navigation mask after a
+    # transpose and the signal mask as it is; these forms give the array-order masks.
+    am = signal.axes_manager
+    hyperspy_decomposition(work)(
+        algorithm=estimator,
+        output_dimension=int(k),
+        navigation_mask=None if nav_mask is None else nav_mask.T,
+        signal_mask=None if sig_mask is None else sig_mask.reshape(am.signal_shape),
+        return_info=True,
+        print_info=print_info,
+        **opts,
+    )
+    lr = work.learning_results
+    lr.decomposition_algorithm = ALGORITHM
+    signal.learning_results.__dict__.update(lr.__dict__)
+    _record_fit(signal, estimator)
+    return estimator if return_info else None
+
+
+def _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, print_info):
+    """Fit the estimator on the scan's solver data and fill ``learning_results``.
+
+    In memory the data are unfolded to ``(n_positions, n_pixels)`` float32 with the masked
+    positions and pixels dropped -- at most one float32 copy, none for unmasked float32 data;
+    a lazy scan becomes a dask matrix chunked along the scan that the estimator streams.
+    Factors and loadings are stored as HyperSpy's own decomposition stores them (``nan``
+    where masked), so its accessors and plots work.
+    """
+    data = solver_data(signal, nav_mask, sig_mask, clip_negative)
+    loadings = estimator.fit_transform(data)
+    factors = estimator.components_.T
+    lr = signal.learning_results
+    lr.decomposition_algorithm = ALGORITHM
+    lr.output_dimension = int(estimator.n_components_)
+    lr.poissonian_noise_normalized = False
+    lr.explained_variance = lr.explained_variance_ratio = None
+    lr.number_significant_components = None
+    lr.centre = lr.mean = lr.unmixing_matrix = lr.bss_algorithm = None
+    lr._object = estimator
+    lr.signal_mask = sig_mask
+    lr.navigation_mask = nav_mask
+    if sig_mask is not None:
+        factors = expand_rows(factors, sig_mask.ravel())
+    if nav_mask is not None:
+        loadings = expand_rows(loadings, nav_mask.ravel())
+    lr.factors = factors
+    lr.loadings = loadings
+    if print_info:
+        mode = "lazy, streamed" if signal._lazy else "in memory"
+        print(f"Decomposition info:\n  algorithm={ALGORITHM} ({mode})\n"
+              f"  output_dimension={lr.output_dimension}\n  estimator: {estimator!r}")
+
+
+def _hyperspy_options(signal, opts):
+    """Names of HyperSpy-only ``decomposition`` keywords set to other than their defaults."""
+    params = inspect.signature(hyperspy_decomposition(signal)).parameters
+    given = []
+    for name, value in opts.items():
+        default = params[name].default if name in params else None
+        same = value is default or (
+            isinstance(value, (str, int, float, bool)) and type(value) is type(default)
+            and value == default
+        )
+        if not same:
+            given.append(name)
+    return sorted(given)
+
+
+def solver_data(signal, nav_mask, sig_mask, clip_negative):
+    """The scan as solver data ``(n_valid_positions, n_valid_pixels)`` float32.
+
+    A lazy signal gives a streamed :class:`~stemnmf_hs.decomposition.DaskOperator` (nothing
+    computed); an in-memory one an :class:`~stemnmf_hs.decomposition.InMemoryOperator` holding
+    at most one float32 copy (none for unmasked float32 data, whose unfolding is a view).
+    ``ConstrainedNMF.fit`` takes either as prepared data (values checked by the caller).
+    """
+    if signal._lazy:
+        return DaskOperator(_lazy_matrix(signal, nav_mask, sig_mask, clip_negative))
+    data = signal.data
+    ny, nx, sy, sx = data.shape
+    X = data.reshape(ny * nx, sy * sx)
+    if nav_mask is None and sig_mask is None:
+        X = np.ascontiguousarray(X, dtype=np.float32)
+    else:
+        X = _gather(X, None if nav_mask is None else np.flatnonzero(~nav_mask.ravel()),
+                    None if sig_mask is None else np.flatnonzero(~sig_mask.ravel()))
+    if clip_negative:
+        if np.shares_memory(X, data):
+            X = np.maximum(X, 0)
+        else:
+            np.maximum(X, 0, out=X)
+    return InMemoryOperator(X)
+
+
+def _gather(X, rows, cols, block_bytes=1 << 22):
+    """``X[rows][:, cols]`` as one float32 array, filled block by block (no other copy)."""
+    rows = np.arange(X.shape[0]) if rows is None else rows
+    n_cols = X.shape[1] if cols is None else cols.size
+    out = np.empty((rows.size, n_cols), dtype=np.float32)
+    step = max(1, block_bytes // max(1, X.shape[1] * X.itemsize))
+    for start in range(0, rows.size, step):
+        block = X[rows[start:start + step]]
+        out[start:start + step] = block if cols is None else block[:, cols]
+    return out
+
+
+def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
+    """Dask ``(n_valid_positions, n_valid_pixels)`` float32 matrix of a lazy 4D scan.
+
+    Nothing is computed; the pattern axes end up in one chunk, the scan chunking is kept.
+    """
+    import dask.array as da
+
+    data = signal.data
+    ny, nx, sy, sx = data.shape
+    data = data.rechunk({2: -1, 3: -1})
+    X = da.reshape(data, (ny * nx, sy * sx), merge_chunks=True)
+    if nav_mask is not None:
+        X = X[~nav_mask.ravel()]
+    if sig_mask is not None:
+        X = X[:, ~sig_mask.ravel()]
+    if X.dtype != np.float32:
+        X = X.astype(np.float32)
+    if clip_negative:
+        X = da.maximum(X, 0)
+    return X
+
+
+def prepare_estimator(signal, opts, allowed=(), k_max=None):
+    """Validate a constrained-NMF request on ``signal`` and build its estimator.
+
+    Pops from ``opts`` every keyword it uses (algorithm, output_dimension, clip_negative,
+    center, show_progressbar, the masks and the ``ConstrainedNMF`` parameters); what remains
+    must be in ``allowed`` (the caller's own keywords).
+
+    Parameters
+    ----------
+    signal : NMFDiffraction2D or LazyNMFDiffraction2D
+    opts : dict
+        Keywords of the call (modified).
+    allowed : collection of str
+        Other keyword names the caller accepts.
+    k_max : int, optional
+        Largest number of components that will be fitted (a sweep); default
+        ``output_dimension``.
+
+    Returns
+    -------
+    estimator : ConstrainedNMF
+        With the signal's geometry, centre and masks filled in.
+    nav_mask, sig_mask : numpy.ndarray or None
+        Array-order boolean masks, ``True`` = left out.
+    clip_negative : bool
+
+    Raises
+    ------
+    ValueError, TypeError
+        See :meth:`NMFDiffraction2D.decomposition`.
+    """
+    algorithm = opts.pop("algorithm", ALGORITHM)
+    k = opts.pop("output_dimension", None)
+    clip_negative = bool(opts.pop("clip_negative", False))
+    center = opts.pop("center", None)
+    show = opts.pop("show_progressbar", None)
+    nav_mask_in = opts.pop("navigation_mask", None)
+    sig_mask_in = opts.pop("signal_mask", None)
+    est_kwargs = {n: opts.pop(n) for n in list(opts) if n in _ESTIMATOR_PARAMS}
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"Unexpected keyword(s) {unknown} for the constrained NMF. "
+            f"ConstrainedNMF accepts {sorted(_ESTIMATOR_PARAMS - _GEOMETRY)}; this method "
+            f"also accepts {sorted(allowed)}."
+        )
+    given_geometry = sorted(_GEOMETRY & set(est_kwargs))
+    if given_geometry:
+        raise TypeError(
+            f"{given_geometry} are read from the signal's axes; give masks as "
+            "navigation_mask/signal_mask."
+        )
+    if opts.get("normalize_poissonian_noise"):
+        raise ValueError(
+            "normalize_poissonian_noise=True is not supported with the constrained NMF: the "
+            "continuity constraint needs diffractions in counts. Leave it False."
+        )
+
+    nav_shape, sig_shape = check_scan_dimensions(signal)
+    nav_mask = mask_array(nav_mask_in, nav_shape, "navigation_mask")
+    sig_mask = mask_array(sig_mask_in, sig_shape, "signal_mask")
+    n_pos = int(np.prod(nav_shape)) - (0 if nav_mask is None else int(nav_mask.sum()))
+    n_pix = int(np.prod(sig_shape)) - (0 if sig_mask is None else int(sig_mask.sum()))
+    if n_pos == 0 or n_pix == 0:
+        raise ValueError(
+            "The masks leave no data: "
+            f"{n_pos} probe positions and {n_pix} pattern pixels remain."
+        )
+    if isinstance(algorithm, ConstrainedNMF):
+        if k is None:
+            k = algorithm.n_components
+        est_kwargs = {**algorithm.get_params(), **est_kwargs}
+    check_output_dimension(k if k_max is None else k_max, n_pos, n_pix)
+    check_values(signal, clip_negative)
+
+    if center is None and est_kwargs.get("center") is None:
+        center = calibrated_center(signal)
+    elif center is None:
+        center = est_kwargs["center"]
+    if est_kwargs.get("probe_fwhm") is not None and est_kwargs.get("scan_step") is None:
+        est_kwargs["scan_step"] = tuple(
+            float(ax.scale) for ax in signal.axes_manager.navigation_axes[::-1]
+        )
+    if show is None:
+        show = default_progressbar()
+    est_kwargs.update(
+        n_components=None if k is None else int(k),
+        signal_shape=sig_shape,
+        navigation_shape=nav_shape,
+        signal_mask=sig_mask,
+        navigation_mask=nav_mask,
+        center=tuple(float(c) for c in center),
+        show_progressbar=show,
+    )
+    est_kwargs.setdefault("random_state", None)
+    return ConstrainedNMF(**est_kwargs), nav_mask, sig_mask, clip_negative
+
+
+def default_progressbar():
+    """HyperSpy's preference for progress bars (``show_progressbar=None``)."""
+    from hyperspy.defaults_parser import preferences
+
+    return bool(preferences.General.show_progressbar)
+
+
+def check_scan_dimensions(signal):
+    """Shapes ``(nav_shape, sig_shape)`` in array order, or an error for non-4D-STEM data.
+
+    Raises
+    ------
+    ValueError
+        If the signal is not 2 navigation + 2 signal dimensions.
+    """
+    am = signal.axes_manager
+    if am.navigation_dimension != 2 or am.signal_dimension != 2:
+        raise ValueError(
+            f"The constrained NMF needs a 4D-STEM scan with 2 navigation and 2 signal "
+            f"dimensions; this signal has {am.navigation_dimension} navigation and "
+            f"{am.signal_dimension} signal dimension(s) (shape {am.navigation_shape} | "
+            f"{am.signal_shape}). Squeeze length-1 axes with s.squeeze() or use "
+            "s.transpose(signal_axes=2) to choose the pattern axes."
+        )
+    return tuple(am.navigation_shape[::-1]), tuple(am.signal_shape[::-1])
+
+
+def check_output_dimension(k, n_positions, n_pixels):
+    """Refuse a number of components the data cannot support.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is missing, not an integer, < 1 or > ``min(n_positions, n_pixels)``.
+    """
+    limit = min(n_positions, n_pixels)
+    if k is None:
+        raise ValueError(
+            f"output_dimension (the number of components k) is required for "
+            f"algorithm='{ALGORITHM}'; give an integer between 1 and {limit}, e.g. "
+            "s.estimate_number_of_components() or the paper's 4 for the simulation."
+        )
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not (
+        1 <= k <= limit
+    ):
+        raise ValueError(
+            f"output_dimension={k!r} is impossible: the number of components must be an "
+            f"integer between 1 and min(probe positions, pattern pixels) = "
+            f"min({n_positions}, {n_pixels}) = {limit}."
+        )
+
+
+def check_values(signal, clip_negative=False):
+    """Refuse NaN/inf and (unless clipping is allowed) negative values, in one pass.
+
+    Raises
+    ------
+    ValueError
+        Naming how many values are bad and what to do.
+    """
+    data = signal.data
+    if np.issubdtype(data.dtype, np.complexfloating):
+        raise ValueError(
+            "The data are complex; take s.amplitude or s.power first (NMF needs real "
+            "non-negative intensities)."
+        )
+    if np.issubdtype(data.dtype, np.unsignedinteger) or data.dtype == bool:
+        return
+    # min and max only (no scan-sized temporaries): NaN propagates into both, inf shows in
+    # one of them; the bad values are counted on the error path only.
+    vmin, vmax = data.min(), data.max()
+    if signal._lazy:
+        import dask
+
+        vmin, vmax = dask.compute(vmin, vmax)
+    n_bad = n_neg = 0
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        n_bad = int((~_isfinite(data)).sum())
+    elif vmin < 0 and not clip_negative:
+        n_neg = int((data < 0).sum())
+    if int(n_bad):
+        raise ValueError(
+            f"The data hold {int(n_bad)} NaN or infinite value(s); NMF needs finite "
+            "intensities. Replace them first, e.g. s.data = np.nan_to_num(s.data), or leave "
+            "those positions/pixels out with navigation_mask/signal_mask."
+        )
+    if int(n_neg) and not clip_negative:
+        raise ValueError(
+            f"The data hold {int(n_neg)} negative value(s) (minimum {float(vmin):.6g}); NMF "
+            "needs non-negative intensities. Pass clip_negative=True to set them to zero in "
+            "a working copy (the signal is not changed), or remove the offset first."
+        )
+
+
+def _isfinite(data):
+    """``isfinite`` of a numpy or dask array, computed."""
+    out = np.isfinite(data)
+    return out.compute() if hasattr(out, "compute") else out
+
+
+def calibrated_center(signal):
+    """Pattern centre ``(cx, cy)`` in pixels from pyxem's calibration, or the middle.
+
+    pyxem puts the centre where the signal axes are zero (``-offset / scale``).  For
+    uncalibrated axes (both offsets zero) or a centre outside the pattern, the geometric
+    centre is returned with a warning.
+    """
+    ny, nx = signal.axes_manager.signal_shape[::-1]
+    axes = signal.axes_manager.signal_axes
+    try:
+        cx, cy = (float(c) for c in signal.calibration.center)
+    except Exception:  # non-uniform or curved-Ewald axes
+        cx, cy = (-float(ax.offset) / float(ax.scale) for ax in axes)
+    uncalibrated = all(float(ax.offset) == 0 for ax in axes)
+    if uncalibrated or not (0 <= cx <= nx - 1 and 0 <= cy <= ny - 1):
+        fallback = default_center((ny, nx))
+        warnings.warn(
+            f"The signal axes put the pattern centre at ({cx:g}, {cy:g}) px, "
+            + ("i.e. they are not calibrated" if uncalibrated else "outside the pattern")
+            + f"; using the geometric centre {fallback}. Set s.calibration.center (pyxem) or "
+            "pass center=(cx, cy) in pixels.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return fallback
+    return (cx, cy)
+
+
+def mask_array(mask, shape, name):
+    """A boolean numpy mask of ``shape`` (array order) from an array or signal, or None.
+
+    A navigation mask in HyperSpy's axes order (``navigation_shape``, the transpose) is
+    accepted as HyperSpy accepts it.
+    """
+    if mask is None:
+        return None
+    if isinstance(mask, BaseSignal):
+        mask = mask.data
+    mask = np.asarray(mask)
+    if name == "navigation_mask" and mask.shape == tuple(shape)[::-1] != tuple(shape):
+        mask = mask.T
+    return check_mask(mask, shape, name, require_bool=True)
+
+
+def _working_copy(signal, clip_negative):
+    """An in-memory float32 signal whose decomposition cannot touch ``signal``'s data.
+
+    Float32 data are shared through a view (HyperSpy's unfolding then copies nothing); other
+    dtypes get the one float32 copy the solver works on.
+    """
+    data = signal.data
+    if clip_negative:
+        data = np.clip(data, 0, None)
+    if data.dtype != np.float32:
+        data = data.astype(np.float32)
+    elif data is signal.data:
+        data = data.view()
+    return signal._deepcopy_with_new_data(data)
+
+
+def _record_fit(signal, estimator):
+    """Store the fit's convergence and parameters in the signal's metadata (saved with it)."""
+    params = {
+        k: v
+        for k, v in estimator.get_params().items()
+        if k not in ("signal_mask", "navigation_mask", "map_kernel")
+        and (v is None or isinstance(v, (int, float, str, bool, tuple)))
+    }
+    params = {k: ("None" if v is None else v) for k, v in params.items()}
+    signal.metadata.set_item("Signal.ConstrainedNMF.parameters", params)
+    hist = estimator.history_
+    signal.metadata.set_item("Signal.ConstrainedNMF.n_iter", int(estimator.n_iter_))
+    signal.metadata.set_item(
+        "Signal.ConstrainedNMF.reconstruction_error", float(estimator.reconstruction_err_)
+    )
+    for key in ("mse", "w_change", "h_change"):
+        signal.metadata.set_item(f"Signal.ConstrainedNMF.history.{key}", np.asarray(hist[key]))
+
+
+# ---------------------------------------------------------------------------- signals
+def stack_like(data, axes, title="", navigation_name="component"):
+    """A ``Signal2D`` stack ``(n | b, a)`` whose image axes copy calibrated ``axes``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        ``(n, a, b)`` in array order (rows, columns).
+    axes : sequence of hyperspy axes
+        The two image axes in HyperSpy order ``(x, y)``: the scan's navigation axes for maps,
+        its signal axes for diffractions.
+    title : str
+        Signal title.
+    navigation_name : str
+        Name of the stacking axis.
+
+    Returns
+    -------
+    hyperspy.signals.Signal2D
+    """
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.asarray(data))
+    _copy_axes(s.axes_manager.signal_axes, axes)
+    s.axes_manager.navigation_axes[0].name = navigation_name
+    s.metadata.General.title = title
+    return s
+
+
+def image_like(data, axes, title=""):
+    """A single ``Signal2D`` image ``(| b, a)`` with calibrated ``axes`` (see stack_like)."""
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.asarray(data))
+    _copy_axes(s.axes_manager.signal_axes, axes)
+    s.metadata.General.title = title
+    return s
+
+
+def component_matrix(matrix, title, units=""):
+    """A ``Signal2D`` ``(| k, k)`` component-by-component matrix, axes named "component".
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        ``(k, k)``.
+    title : str
+        Signal title.
+    units : str
+        Quantity units of the values (e.g. "degree").
+    """
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.asarray(matrix))
+    for ax, name in zip(s.axes_manager.signal_axes, ("component j", "component i")):
+        ax.name = name
+    s.metadata.General.title = title
+    if units:
+        s.metadata.set_item("Signal.quantity", f"{title} ({units})")
+    return s
+
+
+def _copy_axes(new_axes, old_axes):
+    for new, old in zip(new_axes, old_axes):
+        for attr in ("scale", "offset", "units", "name"):
+            setattr(new, attr, getattr(old, attr))
+
+
+def loss_signal(k_values, loss, units=""):
+    """The K-component loss curve as a ``Signal1D`` over "number of components".
+
+    Parameters
+    ----------
+    k_values : numpy.ndarray
+        ``(n,)`` int, increasing: a uniform axis (offset ``k_min``, scale the step) when
+        evenly spaced, else a non-uniform one.
+    loss : numpy.ndarray
+        ``(n,)``.
+    units : str
+        Data units, shown in the quantity ``"K-component loss (units)"``.
+
+    Returns
+    -------
+    hyperspy.signals.Signal1D
+    """
+    import hyperspy.api as hs
+
+    ks = np.asarray(k_values)
+    steps = np.diff(ks)
+    s = hs.signals.Signal1D(np.array(loss, dtype=float))
+    ax = s.axes_manager.signal_axes[0]
+    if np.all(steps == steps[0]):
+        ax.scale = float(steps[0])
+        ax.offset = float(ks[0])
+    else:
+        s = hs.signals.Signal1D(
+            np.array(loss, dtype=float),
+            axes=[{"axis": ks.astype(float), "name": "number of components"}],
+        )
+        ax = s.axes_manager.signal_axes[0]
+    ax.name = "number of components"
+    s.metadata.General.title = "K-component loss"
+    unit = f" ({units})" if units else ""
+    s.metadata.set_item("Signal.quantity", f"K-component loss{unit}")
+    return s
+
+
+# ---------------------------------------------------------------------------- arrays
+def expand_rows(values, mask, fill=np.nan):
+    """Rows of ``values`` spread back over the rows a mask left out, which read ``fill``.
+
+    The numpy form of how HyperSpy stores masked decompositions (``nan`` rows).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(n_kept, k)``.
+    mask : numpy.ndarray of bool
+        ``(n_rows,)``, ``True`` where a row was left out; ``(~mask).sum() == n_kept``.
+    fill : float, default nan
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_rows, k)``, the dtype of ``values``.
+    """
+    values = np.asarray(values)
+    out = np.full((mask.size,) + values.shape[1:], fill, dtype=values.dtype)
+    out[~mask] = values
+    return out
+
+
+def decomposition_arrays(signal):
+    """``(factors (k, ky, kx), maps (k, y, x), signal_mask or None)`` of a decomposition.
+
+    Raises
+    ------
+    ValueError
+        If the signal holds no decomposition.
+    """
+    lr = signal.learning_results
+    if lr.factors is None or lr.loadings is None:
+        raise ValueError(
+            "This signal has no decomposition yet: run "
+            "s.decomposition(algorithm='constrained_nmf', output_dimension=k) first."
+        )
+    am = signal.axes_manager
+    k = lr.factors.shape[1]
+    if lr.output_dimension:
+        k = min(k, int(lr.output_dimension))
+    sig_shape = tuple(am.signal_shape[::-1])
+    nav_shape = tuple(am.navigation_shape[::-1])
+    factors = np.asarray(lr.factors[:, :k]).T.reshape((k,) + sig_shape)
+    maps = np.asarray(lr.loadings[:, :k]).T.reshape((k,) + nav_shape)
+    mask = getattr(lr, "signal_mask", None)
+    mask = None if mask is None else np.asarray(mask, dtype=bool).reshape(sig_shape)
+    return factors, maps, mask
+
+
+def fit_center(signal, center=None):
+    """Pattern centre in pixels: ``center`` if given, else the fit's, else the calibration's."""
+    if center is not None:
+        return tuple(float(c) for c in center)
+    fit = signal.metadata.get_item("Signal.ConstrainedNMF.parameters.center", None)
+    if fit is not None and fit != "None":
+        return tuple(float(c) for c in fit)
+    return calibrated_center(signal)
+
+
+def fit_history(signal):
+    """``(history dict, default legend label)`` of the constrained-NMF fit in the metadata.
+
+    Raises
+    ------
+    ValueError
+        If the signal holds no constrained-NMF history.
+    """
+    hist = signal.metadata.get_item("Signal.ConstrainedNMF.history", None)
+    if hist is None:
+        raise ValueError(
+            "This signal holds no convergence history: run "
+            "s.decomposition(algorithm='constrained_nmf', output_dimension=k) first."
+        )
+    par = signal.metadata.get_item("Signal.ConstrainedNMF.parameters", None)
+    label = "constrained NMF"
+    if par is not None:
+        cons = [c for c in (par.get_item("diffraction_constraint"),
+                            par.get_item("map_constraint")) if c not in (None, "None")]
+        label = f"{par.get_item('solver', 'als').upper()}" + (
+            f" + {' + '.join(cons)}" if cons else " (primitive)")
+    history = {key: hist.get_item(key) for key in ("mse", "w_change", "h_change")
+               if hist.has_item(key)}
+    return history, label
+
+
+def data_units(signal):
+    """Units of the data: the parenthesized end of ``metadata.Signal.quantity``, or ``""``."""
+    return plotting.quantity_units(signal.metadata.get_item("Signal.quantity", ""))
+
+
+def plot_axes(axes):
+    """Plain :class:`~stemnmf_hs.plotting.Axis` descriptions of a pair of HyperSpy axes.
+
+    Non-uniform (or unreadable) axes are described in pixels, keeping names and units.
+
+    Parameters
+    ----------
+    axes : sequence of 2 hyperspy axes
+        ``(x, y)``: e.g. ``axes_manager.signal_axes``.
+
+    Returns
+    -------
+    tuple of Axis
+    """
+    try:
+        if not all(ax.is_uniform for ax in axes):
+            raise AttributeError
+        calib = [(float(ax.scale), float(ax.offset)) for ax in axes]
+    except (AttributeError, ValueError, TypeError):
+        calib = [(1.0, 0.0)] * len(axes)
+    return tuple(
+        plotting.Axis(plotting.defined(getattr(ax, "name", None)), scale, offset,
+                      plotting.defined(getattr(ax, "units", None)))
+        for ax, (scale, offset) in zip(axes, calib)
+    )
+
+
+def close_plot(signal):
+    """Close a signal's previous HyperSpy plot without closing unrelated figures.
+
+    HyperSpy 2.5's ``BlittedFigure.close`` forgets its figure and then calls
+    ``plt.close(None)``, which closes whichever pyplot figure is active.  When the plot's own
+    figures were already closed (Jupyter's inline backend closes every figure after a cell),
+    re-plotting the signal therefore closed the two most recent *other* figures.  Here the
+    plot is closed with ``plt.close(None)`` disabled, then its own figures explicitly.
+    """
+    import matplotlib.pyplot as plt
+
+    old = getattr(signal, "_plot", None)
+    if old is None:
+        return
+    figs = [plotting.root_figure(p.figure)
+            for p in (getattr(old, "signal_plot", None), getattr(old, "navigator_plot", None))
+            if p is not None and getattr(p, "figure", None) is not None]
+    original = plt.close
+
+    def close(fig=None):
+        """``plt.close`` that closes only a named figure (HyperSpy 2.5 closes the active)."""
+        if fig is not None:
+            original(fig)
+
+    plt.close = close
+    try:
+        old.close()
+    finally:
+        plt.close = original
+    for fig in figs:
+        plt.close(fig)
+
+
+def navigator_figure(signal):
+    """The top-level figure of the navigator of the signal's current HyperSpy plot."""
+    return plotting.root_figure(signal._plot.navigator_plot.figure)

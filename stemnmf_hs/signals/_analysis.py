@@ -1,0 +1,422 @@
+"""Analysis methods of decomposed scans: similarity, rotation, clusters, maps, choice of k.
+
+Mixins of :class:`~stemnmf_hs.signals.NMFDiffraction2D`.  Each method reads the
+decomposition (or a :class:`~stemnmf_hs.signals.ClusterResult`) as arrays through
+:mod:`._adapter`, calls a math module (:mod:`stemnmf_hs.similarity`,
+:mod:`stemnmf_hs.clustering`, :mod:`stemnmf_hs.overlap`, :mod:`stemnmf_hs.model_selection`)
+and wraps the result in a signal with the scan's calibrated axes or in a result object
+(:mod:`._results`).  The ``plot_*`` methods are in :mod:`._plots`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import clustering, overlap, similarity
+from .. import model_selection as _ms
+from ..decomposition import sweep_n_components
+from ..overlap import representative_diffractions
+from ._adapter import (
+    component_matrix,
+    decomposition_arrays,
+    default_progressbar,
+    expand_rows,
+    fit_center,
+    image_like,
+    prepare_estimator,
+    solver_data,
+    stack_like,
+)
+from ._results import ClusterResult, NumberOfComponentsEstimate, source_arrays
+
+__all__ = ["ComponentAnalysisMixin", "NumberOfComponentsMixin"]
+
+
+class ComponentAnalysisMixin:
+    """Analysis of the components of a decomposed 4D-STEM scan (see module docstring)."""
+
+    # ------------------------------------------------------------------ similarity
+    def _similarity_arrays(self, metric, center, n_azimuthal, source):
+        factors, _, mask = source_arrays(self, source)
+        stack = np.nan_to_num(factors, nan=0.0)
+        if metric == "cosine":
+            return similarity.cosine_similarity(stack.reshape(len(stack), -1)), None
+        if metric != "polar":
+            raise ValueError(f"metric must be 'polar' (eq. 10) or 'cosine' (eq. 9); got {metric!r}.")
+        return similarity.polar_cross_correlation(
+            stack, center=fit_center(self, center), signal_mask=mask,
+            n_azimuthal=n_azimuthal,
+        )
+
+    def get_component_similarity(self, metric="polar", center=None, n_azimuthal=360,
+                                 source=None):
+        """k x k similarity of the component diffractions.
+
+        Parameters
+        ----------
+        metric : {"polar", "cosine"}, default "polar"
+            ``"polar"``: the rotation-invariant diffraction similarity of Kimoto et al. 2025,
+            eq. 10 (r-phi transform about the pattern centre, cross-correlation along phi at
+            zero radial shift; 1 for a pattern and any rotation of itself).  ``"cosine"``:
+            eq. 9.
+        center : tuple of float, optional
+            ``(cx, cy)`` pattern centre in pixels; default the decomposition's, else the
+            signal's calibration (pyxem convention).
+        n_azimuthal : int, default 360
+            Azimuthal samples of the polar transform (1° steps).
+        source : ClusterResult, optional
+            Compare merged cluster diffractions instead of the raw components.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D
+            ``(k, k)`` similarities, both axes "component".
+
+        Raises
+        ------
+        ValueError
+            Without a decomposition, or on an unknown metric.
+        """
+        sim, _ = self._similarity_arrays(metric, center, n_azimuthal, source)
+        return component_matrix(sim, f"Component similarity ({metric})", "")
+
+    def get_component_rotation(self, center=None, n_azimuthal=360, source=None):
+        """k x k rotation angles between the component diffractions (Kimoto et al., eq. 11).
+
+        ``rotation[i, j]`` is the angle in degrees, in ``(-180, 180]``, by which diffraction
+        ``j`` must be rotated counter-clockwise as displayed (row 0 at the top) to best match
+        diffraction ``i``; antisymmetric.  Refined below the sampling step ``360 /
+        n_azimuthal`` by parabolic interpolation of the correlation peak.  Friedel symmetry
+        makes it defined modulo 180° in general.
+
+        Parameters
+        ----------
+        center, n_azimuthal, source
+            As in :meth:`get_component_similarity`.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D
+            ``(k, k)`` angles in degrees.
+
+        Raises
+        ------
+        ValueError
+            Without a decomposition.
+        """
+        _, rot = self._similarity_arrays("polar", center, n_azimuthal, source)
+        return component_matrix(rot, "Component rotation", "degree")
+
+    def cluster_components(self, n_clusters=None, distance_threshold=None, method="average",
+                           metric="polar", center=None, n_azimuthal=360):
+        """Hierarchical clustering of the components on ``1 - similarity`` (Fig. 9c-d).
+
+        Parameters
+        ----------
+        n_clusters : int, optional
+            Number of clusters (scipy ``fcluster`` criterion "maxclust").
+        distance_threshold : float, optional
+            Cut the dendrogram at this ``1 - similarity``; the default when neither is given
+            is documented in :func:`stemnmf_hs.clustering.cluster_components`.
+        method : str, default "average"
+            scipy linkage method.
+        metric : {"polar", "cosine"}, default "polar"
+            Similarity, see :meth:`get_component_similarity`.
+        center : tuple of float, optional
+            Pattern centre in pixels.
+        n_azimuthal : int, default 360
+            Azimuthal samples of the polar transform.
+
+        Returns
+        -------
+        ClusterResult
+            ``labels``, ``linkage``, ``factors`` (rotation-corrected averaged diffraction per
+            cluster, reciprocal axes), ``loadings`` (summed maps per cluster, scan axes) and
+            ``plot_dendrogram()``.
+
+        Raises
+        ------
+        ValueError
+            Without a decomposition, with fewer than two components, or on invalid clustering
+            parameters.
+        """
+        factors, maps, mask = decomposition_arrays(self)
+        sim, rot = self._similarity_arrays(metric, center, n_azimuthal, None)
+        labels, link = clustering.cluster_components(
+            sim, n_clusters=n_clusters, distance_threshold=distance_threshold, method=method
+        )
+        rotation = rot if rot is not None else np.zeros_like(sim)
+        merged_d, merged_m = clustering.merge_components(
+            np.nan_to_num(factors, nan=0.0), np.nan_to_num(maps, nan=0.0), labels, rotation,
+            fit_center(self, center), factors.shape[1:],
+        )
+        if mask is not None:
+            merged_d = np.where(mask, np.nan, merged_d)
+        title = self.metadata.General.title
+        return ClusterResult(
+            labels=np.asarray(labels),
+            linkage=np.asarray(link),
+            factors=stack_like(merged_d, self.axes_manager.signal_axes,
+                               f"Cluster diffractions of {title}", "cluster"),
+            loadings=stack_like(merged_m, self.axes_manager.navigation_axes, f"Cluster maps of {title}",
+                                "cluster"),
+            similarity=sim,
+            rotation=rot,
+        )
+
+    # ------------------------------------------------------------------ overlap maps
+    def get_weight_ratio_map(self, exclude=None, min_weight=None, source=None):
+        """Second-highest over highest loading at every probe position (Cao et al. 2025).
+
+        Parameters
+        ----------
+        exclude : int or sequence of int, optional
+            Components (or clusters) left out of the ranking, e.g. the amorphous one.
+        min_weight : float, optional
+            Positions whose highest loading is below this read 0 (no ratio of two noise
+            values is reported as overlap); default 10 % of the 99th percentile of the
+            highest loading.
+        source : ClusterResult, optional
+            Use merged cluster maps instead of the raw components.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D
+            Ratio in ``[0, 1]`` with the scan axes.
+
+        Raises
+        ------
+        ValueError
+            Without a decomposition, or if fewer than two components remain.
+        """
+        _, maps, _ = source_arrays(self, source)
+        ratio = overlap.weight_ratio(maps, exclude=exclude, min_weight=min_weight)
+        return image_like(ratio, self.axes_manager.navigation_axes, "Weight ratio (2nd / 1st)")
+
+    def get_overlap_map(self, thresholds=overlap.DEFAULT_THRESHOLDS, exclude=None,
+                        min_weight=None, source=None):
+        """Highest overlap threshold reached at every probe position (Cao et al. 2025, Fig. 5).
+
+        Parameters
+        ----------
+        thresholds : sequence of float, default (0.75, 0.80, 0.85, 0.90, 0.95)
+            Increasing weight-ratio thresholds.
+        exclude, min_weight, source
+            As in :meth:`get_weight_ratio_map`.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D
+            The highest threshold reached (0 where none), scan axes.
+
+        Raises
+        ------
+        ValueError
+            On invalid thresholds, or as :meth:`get_weight_ratio_map`.
+        """
+        ratio = self.get_weight_ratio_map(exclude=exclude, min_weight=min_weight,
+                                          source=source).data
+        level = overlap.overlap_level(ratio, thresholds)
+        return image_like(level, self.axes_manager.navigation_axes, "Overlap level")
+
+    def get_component_map(self, exclude=None, source=None):
+        """Index of the dominant component at every probe position.
+
+        Parameters
+        ----------
+        exclude : int or sequence of int, optional
+            Components never chosen.
+        source : ClusterResult, optional
+            Assign to merged clusters instead of raw components.
+
+        Returns
+        -------
+        hyperspy.signals.Signal2D
+            Integer labels with the scan axes (Cao et al. 2025, "Comparing NMF results with
+            the raw dataset").
+
+        Raises
+        ------
+        ValueError
+            Without a decomposition, or if ``exclude`` leaves nothing.
+        """
+        _, maps, _ = source_arrays(self, source)
+        labels = overlap.dominant_component(maps, exclude=exclude)
+        return image_like(labels, self.axes_manager.navigation_axes, "Component map")
+
+    def get_component_mean_patterns(self, exclude=None, source=None):
+        """Mean raw pattern of every component's positions, and its NMF representative.
+
+        Parameters
+        ----------
+        exclude, source
+            As in :meth:`get_component_map`.
+
+        Returns
+        -------
+        means : hyperspy.signals.Signal2D
+            ``(k | kx, ky)`` mean of the raw patterns assigned to each component (zeros for a
+            component that dominates nowhere), reciprocal axes.  Computed with one matrix
+            product over the (possibly lazy) data.
+        representatives : hyperspy.signals.Signal2D
+            ``(k | kx, ky)`` the reconstruction ``w_k * max(h_k)`` (Cao et al. 2025).
+
+        Raises
+        ------
+        ValueError
+            Without a decomposition.
+        """
+        factors, maps, _ = source_arrays(self, source)
+        labels = overlap.dominant_component(maps, exclude=exclude).ravel()
+        k = factors.shape[0]
+        am = self.axes_manager
+        flat = self.data.reshape((am.navigation_size, am.signal_size))
+        means, _ = overlap.class_means(flat, labels, k)
+        if self._lazy:
+            means = means.compute()
+        sig_shape = tuple(am.signal_shape[::-1])
+        means = np.asarray(means).reshape((k,) + sig_shape)
+        rep = overlap.representative_diffractions(factors, maps)
+        axes = am.signal_axes
+        return (stack_like(means, axes, "Mean raw pattern per component"),
+                stack_like(rep, axes, "Representative diffraction w_k max(h_k)"))
+
+
+class NumberOfComponentsMixin:
+    """Adds :meth:`estimate_number_of_components` to the ``nmf_diffraction`` signals."""
+
+    def estimate_number_of_components(
+        self,
+        k_range=range(2, 21),
+        *,
+        solver="als",
+        n_restarts=2,
+        max_iter=100,
+        tol=1e-3,
+        warm_start=True,
+        compression="auto",
+        half_width=_ms.DEFAULT_HALF_WIDTH,
+        ssim_threshold=_ms.DEFAULT_SSIM_THRESHOLD,
+        gmsd_threshold=_ms.DEFAULT_GMSD_THRESHOLD,
+        rule="first_duplicate",
+        show_progressbar=None,
+        **kwargs,
+    ):
+        """Choose the number of components ``k`` from a sweep of constrained-NMF fits.
+
+        Level one (Cao et al. 2025, "K-component loss and image quality assessment", Fig.
+        3a): the constrained NMF is fitted for every ``k`` of ``k_range`` and the
+        K-component loss ``mean |V - W H|`` over all matrix elements is recorded; the knee
+        of that decreasing curve (Kneedle, via ``kneed``) and the range of interest ``knee
+        +/- half_width`` (clipped to ``k_range``) follow.  Level two (Fig. 3b-d): for every
+        ``k`` of the range, the representative diffraction of each component (``w_k`` scaled
+        by the maximum of its map ``h_k``) and the pairwise ``k x k`` SSIM, PSNR, GMSD and
+        MDSI matrices between them.  ``suggested_k`` is then chosen by ``rule`` (see
+        :func:`stemnmf_hs.model_selection.suggest_k`): the largest ``k`` of the range whose
+        components are still mutually distinct, i.e. before adding a component starts to
+        produce near-duplicate diffractions (a pair with SSIM above ``ssim_threshold`` or
+        GMSD below ``gmsd_threshold``).  Every number the rule used is kept on the result.
+
+        The sweep reuses work: each fit starts its first restart from the previous fit's
+        maps plus one new map (``warm_start``), uses fewer restarts and iterations than a
+        final fit by default, and with ``compression`` all fits share one sketch of the data
+        (computed at the rank the largest ``k`` needs).  On a lazy signal the data are
+        streamed (one extra pass per ``k`` for the loss).
+
+        Parameters
+        ----------
+        k_range : iterable of int, default ``range(2, 21)``
+            Numbers of components to fit, at least 3 values, each between 1 and
+            ``min(probe positions, pattern pixels)``; sorted here.
+        solver : {"als", "mu"}, default "als"
+            Solver of the sweep's fits (see :class:`~stemnmf_hs.ConstrainedNMF`).  With more
+            components than distinct diffractions, the clipped least-squares updates of the
+            projected ALS oscillate and the loss of a short fit can rise from one ``k`` to
+            the next; the knee is therefore located on the running minimum of the loss
+            (:func:`stemnmf_hs.model_selection.find_knee`).  ``"mu"`` lowers the loss
+            monotonically but separates the components less well in few iterations
+            (measured on :func:`stemnmf_hs.data.simulated_crystal_mixture`).
+        n_restarts : int, default 2
+            Restarts per fit (a final fit uses the paper's 10).
+        max_iter : int, default 100
+            Iterations per fit (a final fit uses the paper's 500).
+        tol : float, default 1e-3
+            Early-stop threshold on the relative L1 changes of W and H (see
+            :class:`~stemnmf_hs.ConstrainedNMF`); looser than a final fit's ``1e-4``.
+        warm_start : bool, default True
+            Warm-start each fit from the previous one.
+        compression : {"auto"} or int or None, default "auto"
+            Sketch of the data shared by every fit (see
+            :class:`~stemnmf_hs.ConstrainedNMF`); ``None`` fits the data themselves.  The
+            loss is always measured against the full data.
+        half_width : int, default 4
+            Half width of the range of interest around the knee (the paper's 4).
+        ssim_threshold, gmsd_threshold : float or None
+            Near-duplicate thresholds of the rule; ``None`` switches one off.
+        rule : {"first_duplicate", "largest_distinct"}
+            Decision rule, see :func:`stemnmf_hs.model_selection.suggest_k`.
+        show_progressbar : bool, optional
+            Progress bar over ``k``; default HyperSpy's preference.
+        **kwargs
+            :class:`~stemnmf_hs.ConstrainedNMF` parameters (``solver``,
+            ``diffraction_constraint``, ``map_constraint``, ``power_iterations``,
+            ``random_state``, ...), ``navigation_mask``, ``signal_mask``, ``center`` (px),
+            ``clip_negative``, as for :meth:`NMFDiffraction2D.decomposition`.
+
+        Returns
+        -------
+        NumberOfComponentsEstimate
+            ``suggested_k``, ``knee``, ``range_of_interest``, ``loss`` (a ``Signal1D`` over
+            the axis "number of components", data units per pixel), ``iqa`` (``k -> metric
+            -> (k, k) Signal2D``), ``criteria``, ``thresholds``, ``plot()``; ``sweep`` holds
+            the fits (``k``, ``loss``, ``error``, ``n_iter``).
+
+        Raises
+        ------
+        ValueError
+            Before any fit: fewer than 3 values of ``k``, an impossible ``k``, a scan that
+            is not 4D-STEM, bad masks or values (as for ``decomposition``).
+        TypeError
+            On an unknown keyword.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, truth = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(64, 64))
+        >>> est = s.estimate_number_of_components(range(2, 9), max_iter=40,
+        ...                                       random_state=0, show_progressbar=False)
+        >>> est.suggested_k in range(2, 9)
+        True
+        """
+        ks = np.unique(np.asarray(list(k_range), dtype=int))
+        if ks.size < 3:
+            raise ValueError(
+                f"k_range must hold at least 3 numbers of components to find a knee; got "
+                f"{ks.tolist()}. Use e.g. range(2, 21)."
+            )
+        opts = dict(kwargs, solver=solver, n_restarts=n_restarts, max_iter=max_iter, tol=tol,
+                    compression=compression, show_progressbar=False)
+        template, nav_mask, sig_mask, clip = prepare_estimator(
+            self, opts, k_max=int(ks[-1])
+        )
+        if show_progressbar is None:
+            show_progressbar = default_progressbar()
+        data = solver_data(self, nav_mask, sig_mask, clip)
+        sweep = sweep_n_components(template, data, ks, warm_start=warm_start,
+                                   show_progressbar=show_progressbar)
+        sig_shape = template.signal_shape
+        representatives = {}
+        for k, comps, maps in zip(ks, sweep["components"], sweep["maps"]):
+            full = np.asarray(comps, dtype=np.float32)
+            if sig_mask is not None:
+                full = expand_rows(full.T, sig_mask.ravel(), fill=0.0).T
+            representatives[int(k)] = representative_diffractions(
+                full.reshape((int(k),) + tuple(sig_shape)), maps.T
+            )
+        result = NumberOfComponentsEstimate(
+            ks, sweep["loss"], representatives, ssim_threshold=ssim_threshold,
+            gmsd_threshold=gmsd_threshold, half_width=half_width, rule=rule,
+            loss_units=self.metadata.get_item("Signal.quantity", ""),
+        )
+        result.sweep = {key: sweep[key] for key in ("k", "loss", "error", "n_iter")}
+        return result
