@@ -114,8 +114,9 @@ def run_table(cases, doses, variants, n_restarts, max_iter, seed, tol, log):
             for vname in variants:
                 W, H, info = fit_variant(case, VARIANTS[vname], case.n_components, n_restarts,
                                          max_iter, seed, tol)
-                s = score_decomposition(W, H, case.diffractions, case.maps,
-                                        amorphous_index=case.amorphous_index)
+                s = score_decomposition(
+                    W, H, case.diffractions, case.maps, amorphous_index=case.amorphous_index,
+                    amorphous_reference=case.info.get("amorphous_reference"))
                 row = dict(case=cname, dose=dose, variant=vname, **info, **s)
                 rows.append(row)
                 log(
@@ -179,7 +180,8 @@ data the package did not simulate itself, scored against ground truth.
   (k = 5).  Truth diffractions: per-pixel non-negative least squares of the noise-free
   patterns on those maps (multislice is not linear in the densities: this truth reproduces
   the noise-free data to a relative error of {abtem_residual}), so the abtem scores are
-  bounded below 1 by the truth itself.
+  bounded below 1 by the truth itself.  That fitted matrix diffraction is dark at the
+  particles' spots, so its dark-spot ratio uses its rotational average as the reference.
 - **real_patterns**: a 32 x 32 scan of four *experimental* diffractions on a 64 x 64 grid:
   the rotational average of the amorphous Titan pattern, the G-phase NBED pattern, the same
   turned by 40 degrees, and the ASTAR precession pattern; three grains (peak crystal

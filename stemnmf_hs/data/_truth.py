@@ -150,13 +150,16 @@ def crystal_cosine(factor, truth, amorphous):
     """Cosine of a crystal diffraction with its truth, the truth's amorphous part removed.
 
     ``factor`` and ``truth`` are scaled to unit sum, then the same multiple ``c a`` of the
-    amorphous diffraction ``a`` is subtracted from both, ``c`` being the least-squares share
-    of ``a`` in the truth (the orthogonal projection of the truth onto ``a``).  The truth
-    thus loses all of its component along ``a`` and the comparison rests on the crystal's
-    own spots, not on a diffuse background that every pattern shares; a factor that carries
-    *more* of the amorphous rings than its truth (NMF cannot tell ``w_c`` from ``w_c + x
-    w_amorphous`` when the maps compensate) keeps the excess, which lowers the score more
-    than in the plain :func:`cosine`.  A factor equal to its truth scores 1.
+    amorphous diffraction ``a`` is subtracted from both, ``c`` being the largest
+    non-negative multiple of ``a`` that the truth contains (``min(truth / a)`` over the
+    pixels where ``a`` exceeds 0.1 % of its maximum).  The comparison thus rests on the
+    crystal's own spots, not on a diffuse background it shares with the matrix; a factor
+    that carries *more* of the amorphous rings than its truth (NMF cannot tell ``w_c`` from
+    ``w_c + x w_amorphous`` when the maps compensate) keeps the excess and scores lower.
+    For a truth without such a background (``c = 0``, e.g. kinematic spots) this is the
+    plain :func:`cosine` of the unit-sum patterns.  (An orthogonal projection would not do:
+    a smooth ring pattern has so small an L2 norm that projecting it out of a spot pattern
+    removes any amount of rings.)  A factor equal to its truth scores 1.
 
     Parameters
     ----------
@@ -191,10 +194,11 @@ def crystal_cosine(factor, truth, amorphous):
     valid = np.isfinite(f) & np.isfinite(t) & np.isfinite(a)
     f, t, a = f[valid], t[valid], a[valid]
     fs, ts = f.sum(), t.sum()
-    if fs <= 0 or ts <= 0 or a @ a == 0:
+    if fs <= 0 or ts <= 0 or not (a > 0).any():
         return cosine(f, t)
     f, t = f / fs, t / ts
-    c = (t @ a) / (a @ a)
+    support = a > 1e-3 * a.max()
+    c = max(float(np.min(t[support] / a[support])), 0.0)
     return cosine(f - c * a, t - c * a)
 
 
@@ -328,7 +332,7 @@ def spot_mask_from_truth(crystal_diffractions, fraction=0.1, signal_mask=None, s
 
 
 def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous_index=0,
-                        spot_mask=None):
+                        spot_mask=None, amorphous_reference=None):
     """All figures of merit of one decomposition against its ground truth.
 
     Parameters
@@ -346,6 +350,10 @@ def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous
     spot_mask : numpy.ndarray of bool, optional
         Spot pixels for :func:`dark_spot_ratio`; default :func:`spot_mask_from_truth` of the
         crystal truths, pixels non-finite in ``factors`` (masked) excluded.
+    amorphous_reference : numpy.ndarray, optional
+        The amorphous profile :func:`dark_spot_ratio` compares with (e.g. the rotational
+        average of a truth that itself has holes at the spots); default the true amorphous
+        diffraction.
 
     Returns
     -------
@@ -390,6 +398,7 @@ def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous
     out["crystal_map_r"] = [
         map_correlation(M[perm[j]], TM[j]) if perm[j] >= 0 else nan for j in crystals
     ]
-    out["dark_spot_ratio"] = (dark_spot_ratio(fac(a), T[a], spot_mask) if perm[a] >= 0
+    ref = T[a] if amorphous_reference is None else amorphous_reference
+    out["dark_spot_ratio"] = (dark_spot_ratio(fac(a), ref, spot_mask) if perm[a] >= 0
                               else nan)
     return out
