@@ -17,10 +17,15 @@ from ._simulate import (
     simulate_precipitates,
     spot_pattern,
 )
+from ._cases import ValidationCase, abtem_case, kinematic_case, real_pattern_case
 from ._truth import match_ground_truth, truth_assignment
 from ._zarr import open_complete_zarr, write_zarr_scan
 
 __all__ = [
+    "ValidationCase",
+    "abtem_case",
+    "kinematic_case",
+    "real_pattern_case",
     "CrystalMixture",
     "GrainScan",
     "SimulatedScan",
