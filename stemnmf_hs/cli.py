@@ -24,6 +24,17 @@ with h5py.
 
 Errors print one line ``stemnmf: error: <message>`` on stderr; the exit code is 2 for usage
 errors, 1 for runtime errors and 130 on Ctrl-C.
+
+This module holds the parser, :func:`main` (warnings and log records become one-line notes,
+errors one line on stderr) and a short :func:`run` whose steps are library calls: loading
+(:func:`stemnmf_hs.io.load_scan`), the direct-beam mask (pyxem's ``circular_mask``), the
+decomposition (the signal's ``decomposition``), the figures and the comparison with the
+simulation's truth (:func:`stemnmf_hs.data.match_ground_truth`).  It checks the output folder
+and the options before any long work.  ``load_scan``, ``as_scan`` and ``match_ground_truth``
+are re-exported here for callers of the former CLI functions.
+
+Exceptions to "public API only": ``signal._lazy`` (HyperSpy has no public flag for a lazy
+signal) to compute lazy factors and loadings before saving them.
 """
 
 from __future__ import annotations
@@ -31,12 +42,16 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .data import match_ground_truth
+from .io import as_scan, load_scan, shape_text
 
 __all__ = [
     "as_scan",
@@ -265,140 +280,25 @@ def build_parser():
     return p
 
 
-# ----------------------------------------------------------------------------- loading
+# ----------------------------------------------------------------------------- input
 def _one_line(text):
+    """``text`` on one line (runs of white space, newlines included, become one space)."""
     return " ".join(str(text).split())
-
-
-def _shape_text(signal):
-    am = signal.axes_manager
-    nav = ", ".join(str(n) for n in am.navigation_shape)
-    sig = ", ".join(str(n) for n in am.signal_shape)
-    return f"({nav}|{sig})"
-
-
-def _read_fpd(path, lazy=False):
-    """An fpd HDF5 file (``fpd_expt/fpd_data/data``) as a ``Diffraction2D``, or None."""
-    try:
-        import h5py
-    except ImportError:  # pragma: no cover - h5py comes with hyperspy
-        return None
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        return None
-    try:
-        if "fpd_expt/fpd_data/data" not in f:
-            f.close()
-            return None
-        data = np.asarray(f["fpd_expt/fpd_data/data"][()])
-    finally:
-        f.close()
-    data = data.astype(data.dtype.newbyteorder("="))  # native byte order (file is big-endian)
-    from pyxem.signals import Diffraction2D
-
-    s = Diffraction2D(data)
-    s.metadata.General.title = Path(path).stem
-    s.metadata.General.original_filename = Path(path).name
-    return s.as_lazy() if lazy else s
-
-
-def load_scan(path, lazy=False):
-    """Load a 4D-STEM scan as an ``nmf_diffraction`` signal.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        Any file ``hs.load`` opens; fpd HDF5 files are read with h5py when ``hs.load``
-        refuses them.
-    lazy : bool, default False
-        Load lazily (dask-backed signal).
-
-    Returns
-    -------
-    NMFDiffraction2D or LazyNMFDiffraction2D
-        The scan with length-1 axes squeezed out.
-
-    Raises
-    ------
-    CLIError
-        If the file is missing or unreadable, holds several signals, or is not 2 navigation +
-        2 signal dimensions.
-    """
-    import hyperspy.api as hs
-
-    import stemnmf_hs  # noqa: F401 - registers the nmf_diffraction signal type
-
-    path = Path(path)
-    if not path.exists():
-        raise CLIError(f"no such file: {path}")
-    if path.is_dir():
-        raise CLIError(f"{path} is a folder; give a data file")
-    try:
-        s = hs.load(str(path), lazy=lazy)
-    except Exception as exc:
-        s = _read_fpd(path, lazy=lazy) if path.suffix.lower() in (".hdf5", ".h5") else None
-        if s is None:
-            raise CLIError(f"cannot read {path}: {_one_line(exc) or type(exc).__name__}")
-    if isinstance(s, list):
-        shapes = ", ".join(f"{type(x).__name__} {_shape_text(x)}" for x in s)
-        raise CLIError(
-            f"{path} holds {len(s)} signals ({shapes}); stemnmf needs a file with one "
-            "4D-STEM scan"
-        )
-    return as_scan(s, source=str(path))
-
-
-def as_scan(signal, source="the data"):
-    """Squeeze length-1 axes, check 2 navigation + 2 signal dims, set ``nmf_diffraction``.
-
-    Parameters
-    ----------
-    signal : hyperspy.signal.BaseSignal
-        The loaded data.
-    source : str
-        Name used in error messages.
-
-    Returns
-    -------
-    NMFDiffraction2D or LazyNMFDiffraction2D
-
-    Raises
-    ------
-    CLIError
-        If the data are not a scan of 2 navigation + 2 signal dimensions.
-    """
-    import stemnmf_hs  # noqa: F401 - registers the nmf_diffraction signal type
-
-    am = signal.axes_manager
-    if any(ax.size == 1 for ax in am._axes) and len(am._axes) > 1:
-        signal = signal.squeeze()
-        am = signal.axes_manager
-    if am.navigation_dimension != 2 or am.signal_dimension != 2:
-        what = (
-            "a single pattern"
-            if am.navigation_dimension == 0 and am.signal_dimension == 2
-            else f"{am.navigation_dimension} navigation + {am.signal_dimension} signal dimension(s)"
-        )
-        raise CLIError(
-            f"{source} has shape {_shape_text(signal)}, i.e. {what}; stemnmf needs a 4D-STEM "
-            "scan with 2 navigation + 2 signal dimensions (scan_x, scan_y|kx, ky)"
-        )
-    if np.issubdtype(signal.data.dtype, np.complexfloating):
-        raise CLIError(f"{source} holds complex data; NMF needs real non-negative intensities")
-    signal.set_signal_type("nmf_diffraction")
-    return signal
 
 
 def direct_beam_mask(signal, radius, center=None):
     """Boolean ``(ny, nx)`` signal mask, ``True`` in a disc about the pattern centre.
+
+    pyxem's ``Diffraction2D.get_direct_beam_mask(radius)`` (0.21) always centres its disc on
+    the geometric middle ``((n - 1) / 2)`` and ignores ``s.calibration.center``; the disc here
+    is pyxem's :func:`pyxem.utils.diffraction.circular_mask` placed on the calibrated centre.
 
     Parameters
     ----------
     signal : NMFDiffraction2D
         The scan (only its signal shape and calibration are used).
     radius : float
-        Disc radius in pixels.
+        Disc radius in pixels; pixels closer than ``radius`` to the centre are masked.
     center : tuple of float, optional
         ``(cx, cy)`` in pixels; default
         :func:`stemnmf_hs.signals.nmf_diffraction2d.calibrated_center`.
@@ -407,50 +307,27 @@ def direct_beam_mask(signal, radius, center=None):
     -------
     numpy.ndarray of bool
         ``(ny, nx)`` in array order.
+
+    Examples
+    --------
+    >>> import numpy as np, hyperspy.api as hs
+    >>> s = hs.signals.Signal2D(np.zeros((2, 2, 5, 7)))
+    >>> direct_beam_mask(s, 1.5, center=(2, 1)).astype(int)
+    array([[0, 1, 1, 1, 0, 0, 0],
+           [0, 1, 1, 1, 0, 0, 0],
+           [0, 1, 1, 1, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0]])
     """
+    from pyxem.utils.diffraction import circular_mask
+
     if center is None:
         from .signals.nmf_diffraction2d import calibrated_center
 
         center = calibrated_center(signal)
-    ny, nx = signal.axes_manager._signal_shape_in_array
-    cx, cy = center
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    return (xx - cx) ** 2 + (yy - cy) ** 2 <= float(radius) ** 2
-
-
-# ----------------------------------------------------------------------------- analysis
-def match_ground_truth(factors, truth):
-    """Match factors to ground-truth diffractions by cosine similarity.
-
-    Parameters
-    ----------
-    factors : numpy.ndarray
-        ``(k, ny, nx)`` diffractions; non-finite pixels (masked) are left out of the
-        comparison.
-    truth : numpy.ndarray
-        ``(m, ny, nx)`` ground-truth diffractions.
-
-    Returns
-    -------
-    list of tuple
-        ``(factor_index, truth_index or None, cosine or nan)`` for every factor, in factor
-        order; the assignment (``scipy.optimize.linear_sum_assignment``) maximizes the total
-        cosine similarity, so with ``k > m`` some factors stay unmatched.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    F = np.asarray(factors, dtype=np.float64).reshape(len(factors), -1)
-    T = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
-    valid = np.isfinite(F).all(axis=0) & np.isfinite(T).all(axis=0)
-    F, T = F[:, valid], T[:, valid]
-    norms = np.linalg.norm(F, axis=1)[:, None] * np.linalg.norm(T, axis=1)[None, :]
-    cos = np.divide(F @ T.T, norms, out=np.zeros((len(F), len(T))), where=norms > 0)
-    rows, cols = linear_sum_assignment(-cos)
-    best = dict(zip(rows.tolist(), cols.tolist()))
-    return [
-        (i, best.get(i), float(cos[i, best[i]]) if i in best else float("nan"))
-        for i in range(len(F))
-    ]
+    shape = tuple(signal.axes_manager.signal_shape[::-1])  # (ny, nx)
+    cx, cy = (float(c) for c in center)
+    return np.asarray(circular_mask(shape, float(radius), center=(cy, cx)), dtype=bool)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -617,8 +494,210 @@ def _write_summary(path, info):
 
 
 # ----------------------------------------------------------------------------- main job
+def _check_output(path):
+    """The output folder, refused before any long work when it cannot be created or written.
+
+    Nothing is created here (a refused input leaves no folder behind); the first existing
+    folder up the path must be writable.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"output {out} exists and is not a folder; give a folder with --output")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CLIError(
+            f"cannot create the output folder {out}: {parent} is a file, not a folder; give "
+            "another --output"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(
+            f"cannot write the output folder {out}: no write permission in {parent}; give "
+            "another --output"
+        )
+    return out
+
+
+def _load(args, log):
+    """The scan, the simulation's truth (None for a file) and the source for the summary."""
+    if args.file is None:
+        from .data import simulated_precipitates
+
+        log(f"Simulating the precipitate scan (Kimoto et al. 2025), seed {args.seed}")
+        s, truth = simulated_precipitates(seed=args.seed)
+        return as_scan(s.as_lazy() if args.lazy else s, "the simulation"), truth, "simulation"
+    log(f"Loading {args.file}{' (lazy)' if args.lazy else ''}")
+    return load_scan(args.file, lazy=args.lazy), None, str(Path(args.file).resolve())
+
+
+def _check_components(args, s):
+    """K within the probe positions, and options that agree (before the fit)."""
+    n_pos = int(np.prod(s.axes_manager.navigation_shape))
+    if args.components > n_pos:
+        raise CLIError(
+            f"--components {args.components} exceeds the {n_pos} probe positions of the "
+            f"scan {shape_text(s)}; give K between 1 and {n_pos}"
+        )
+    if args.probe_fwhm is not None and args.no_map_constraint:
+        raise CLIError("--probe-fwhm sets the map smoothing, which --no-map-constraint switches off")
+
+
+def _beam_mask(args, s, center, log):
+    """The direct-beam signal mask of ``--mask-direct-beam`` (None without it)."""
+    if args.mask_direct_beam is None:
+        return None
+    mask = direct_beam_mask(s, args.mask_direct_beam, center=center)
+    log(
+        f"  masking the direct beam: {int(mask.sum())} px within "
+        f"{args.mask_direct_beam:g} px of ({center[0]:.1f}, {center[1]:.1f})"
+    )
+    if mask.all():
+        raise CLIError(
+            f"--mask-direct-beam {args.mask_direct_beam:g} covers the whole "
+            f"{mask.shape[0]}x{mask.shape[1]} pattern"
+        )
+    return mask
+
+
+def _fit_parameters(args, center):
+    """Keyword arguments of ``decomposition(algorithm="constrained_nmf")`` from the options."""
+    params = dict(
+        solver=args.solver,
+        diffraction_constraint=None if args.no_diffraction_constraint else "continuity",
+        map_constraint=None if args.no_map_constraint else "smooth",
+        n_restarts=args.restarts,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        random_state=args.seed,
+        center=tuple(float(c) for c in center),
+    )
+    if args.probe_fwhm is not None:
+        params["probe_fwhm"] = args.probe_fwhm
+        if args.scan_step is not None:
+            params["scan_step"] = args.scan_step
+    return params
+
+
+def _fit(s, args, params, signal_mask, log):
+    """The signal's constrained-NMF ``decomposition``; returns the estimator and seconds."""
+    log(
+        f"Constrained NMF: K={args.components}, solver {args.solver}, {args.restarts} "
+        f"restart(s) of at most {args.max_iter} iterations, tol {args.tol:g}"
+    )
+    t_fit = time.perf_counter()
+    try:
+        est = s.decomposition(
+            algorithm="constrained_nmf", output_dimension=args.components,
+            signal_mask=signal_mask, return_info=True, print_info=False,
+            show_progressbar=not args.no_progressbar, clip_negative=args.clip_negative,
+            **params,
+        )
+    except ValueError as exc:
+        msg = _one_line(exc).replace("Pass clip_negative=True", "Pass --clip-negative")
+        raise CLIError(msg) from exc
+    fit_s = time.perf_counter() - t_fit
+    log(
+        f"  {est.n_iter_} iterations in {fit_s:.1f} s, reconstruction error "
+        f"{est.reconstruction_err_:.6g}"
+    )
+    return est, fit_s
+
+
+def _write_results(s, est, out, args, log):
+    """Save the three signals and the three figures; returns factors and loadings."""
+    out.mkdir(parents=True, exist_ok=True)
+    factors = s.get_decomposition_factors()
+    loadings = s.get_decomposition_loadings()
+    for sig in (factors, loadings):
+        if sig._lazy:
+            sig.compute(show_progressbar=not args.no_progressbar)
+    log(f"Writing results to {out}")
+    save_kw = dict(overwrite=True, show_progressbar=not args.no_progressbar)
+    s.save(out / "decomposition.hspy", **save_kw)
+    factors.save(out / "factors.hspy", **save_kw)
+    loadings.save(out / "loadings.hspy", **save_kw)
+    plot_factors(factors, out / "factors.png")
+    plot_loadings(loadings, out / "loadings.png")
+    plot_convergence(est.history_, out / "convergence.png")
+    return factors, loadings
+
+
+def _summary_sections(args, s, source, center, signal_mask, params, est, loadings):
+    """The input, calibration, parameters, result and component sections of summary.txt."""
+    am = s.axes_manager
+    nav_shape, sig_shape = am.navigation_shape[::-1], am.signal_shape[::-1]
+    k = args.components
+    maps = np.asarray(loadings.data, dtype=np.float64).reshape(k, -1)
+    l2 = np.sqrt(np.nansum(maps**2, axis=1))
+    sums = np.nansum(maps, axis=1)
+    frac = sums / sums.sum() if sums.sum() > 0 else np.zeros_like(sums)
+    mse = np.asarray(est.history_["mse"])
+    fwhm = args.probe_fwhm if args.probe_fwhm is not None else "none (paper kernel)"
+    masked = ("none" if signal_mask is None else
+              f"radius {args.mask_direct_beam:g} px, {int(signal_mask.sum())} px masked")
+    return [
+        ("input", [
+            f"source: {source}",
+            f"signal: {type(s).__name__}, title {s.metadata.General.title!r}",
+            f"shape (navigation|signal): {shape_text(s)}, array order {nav_shape + sig_shape}",
+            f"dtype: {s.data.dtype}, lazy: {bool(s._lazy)}",
+            f"probe positions: {int(np.prod(nav_shape))}, pattern pixels: "
+            f"{int(np.prod(sig_shape))}",
+        ]),
+        ("calibration", [
+            *(f"navigation {_axis_text(ax, n)}" for ax, n in zip(am.navigation_axes, "xy")),
+            *(f"signal {_axis_text(ax, n)}" for ax, n in zip(am.signal_axes, ("kx", "ky"))),
+            f"pattern centre (cx, cy): ({center[0]:.3f}, {center[1]:.3f}) px",
+        ]),
+        ("parameters", [
+            f"components (K): {k}",
+            f"solver: {args.solver}",
+            f"diffraction constraint: {params['diffraction_constraint']}",
+            f"map constraint: {params['map_constraint']}",
+            f"probe FWHM: {fwhm}",
+            f"scan step: {est.scan_step if est.scan_step is not None else 'n/a'}",
+            f"restarts: {args.restarts}",
+            f"max iterations: {args.max_iter}",
+            f"tol: {args.tol:g}",
+            f"seed (random_state): {args.seed}",
+            f"clip negative values: {args.clip_negative}",
+            f"direct-beam mask: {masked}",
+        ]),
+        ("result", [
+            f"n_iter: {est.n_iter_}",
+            f"reconstruction error (Frobenius): {est.reconstruction_err_:.6g}",
+            f"final MSE: {float(mse[-1]):.6g}" if len(mse) else "final MSE: n/a",
+            "restart errors: "
+            + ", ".join(f"{e:.6g}" for e in np.asarray(getattr(est, "restart_errors_", []))),
+        ]),
+        ("components", [
+            f"component {i}: map L2 norm {l2[i]:.6g}, fraction of total intensity {frac[i]:.4f}"
+            + (" (empty: this component vanished; try a smaller K)" if l2[i] == 0 else "")
+            for i in range(k)
+        ]),
+    ]
+
+
+def _truth_rows(factors, truth, log):
+    """Summary rows comparing every factor with its matched ground-truth diffraction."""
+    rows = []
+    for i, j, c in match_ground_truth(factors.data, truth.diffractions):
+        if j is None:
+            rows.append(f"factor {i}: unmatched (more factors than ground-truth diffractions)")
+            continue
+        name = TRUTH_NAMES[j] if j < len(TRUTH_NAMES) else f"truth {j}"
+        rows.append(f"factor {i} <-> truth {j} ({name}): cosine similarity {c:.4f}")
+        log(f"  factor {i} ~ {name}: cosine {c:.4f}")
+    return rows
+
+
 def run(args, log=print, notes=None):
     """Run the main job for parsed arguments.
+
+    Checks the output folder, loads the scan (:func:`stemnmf_hs.io.load_scan`, or the
+    built-in simulation), checks K and the options, fits (the signal's ``decomposition``),
+    writes the signals, figures and ``summary.txt``.
 
     Parameters
     ----------
@@ -637,191 +716,38 @@ def run(args, log=print, notes=None):
     Raises
     ------
     CLIError, ValueError, OSError
-        On unusable input or output.
+        On unusable input or output (:class:`stemnmf_hs.io.ScanError` is a ``ValueError``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> args = build_parser().parse_args(["-k", "2", "--restarts", "1", "--max-iter", "5",
+    ...                                   "-o", tempfile.mkdtemp(), "-q", "--no-progressbar"])
+    >>> out = run(args, log=lambda msg: None)
+    >>> sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    True
     """
-    import hyperspy.api as hs  # noqa: F401 - loads the extensions
-
-    import stemnmf_hs  # noqa: F401
-
     from .signals.nmf_diffraction2d import calibrated_center
 
-    notes = [] if notes is None else notes
     t_start = time.perf_counter()
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"output {out} exists and is not a folder")
-
-    # -- input
-    truth = None
-    if args.file is None:
-        from .data import simulated_precipitates
-
-        log(f"Simulating the precipitate scan (Kimoto et al. 2025), seed {args.seed}")
-        s, truth = simulated_precipitates(seed=args.seed)
-        if args.lazy:
-            s = s.as_lazy()
-        s = as_scan(s, source="the simulation")
-        source = "simulation"
-    else:
-        log(f"Loading {args.file}{' (lazy)' if args.lazy else ''}")
-        s = load_scan(args.file, lazy=args.lazy)
-        source = str(Path(args.file).resolve())
-    am = s.axes_manager
-    nav_shape = tuple(am._navigation_shape_in_array)
-    sig_shape = tuple(am._signal_shape_in_array)
-    n_pos = int(np.prod(nav_shape))
+    out = _check_output(args.output)
+    s, truth, source = _load(args, log)
+    n_pos = int(np.prod(s.axes_manager.navigation_shape))
+    sig_shape = s.axes_manager.signal_shape[::-1]
     log(
-        f"  {type(s).__name__} {_shape_text(s)} {s.data.dtype}: {n_pos} probe positions of "
+        f"  {type(s).__name__} {shape_text(s)} {s.data.dtype}: {n_pos} probe positions of "
         f"{sig_shape[0]}x{sig_shape[1]} px patterns"
     )
-    k = int(args.components)
-    if k > n_pos:
-        raise CLIError(
-            f"--components {k} exceeds the {n_pos} probe positions of the scan "
-            f"{_shape_text(s)}; give K between 1 and {n_pos}"
-        )
-    if args.probe_fwhm is not None and args.no_map_constraint:
-        raise CLIError("--probe-fwhm sets the map smoothing, which --no-map-constraint switches off")
-
+    _check_components(args, s)
     center = calibrated_center(s)
-    signal_mask = None
-    if args.mask_direct_beam is not None:
-        signal_mask = direct_beam_mask(s, args.mask_direct_beam, center=center)
-        log(
-            f"  masking the direct beam: {int(signal_mask.sum())} px within "
-            f"{args.mask_direct_beam:g} px of ({center[0]:.1f}, {center[1]:.1f})"
-        )
-        if signal_mask.all():
-            raise CLIError(
-                f"--mask-direct-beam {args.mask_direct_beam:g} covers the whole "
-                f"{sig_shape[0]}x{sig_shape[1]} pattern"
-            )
+    signal_mask = _beam_mask(args, s, center, log)
+    params = _fit_parameters(args, center)
+    est, fit_s = _fit(s, args, params, signal_mask, log)
+    factors, loadings = _write_results(s, est, out, args, log)
 
-    params = dict(
-        solver=args.solver,
-        diffraction_constraint=None if args.no_diffraction_constraint else "continuity",
-        map_constraint=None if args.no_map_constraint else "smooth",
-        n_restarts=args.restarts,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        random_state=args.seed,
-        center=tuple(float(c) for c in center),
-    )
-    if args.probe_fwhm is not None:
-        params["probe_fwhm"] = args.probe_fwhm
-        if args.scan_step is not None:
-            params["scan_step"] = args.scan_step
-
-    # -- fit
-    log(
-        f"Constrained NMF: K={k}, solver {args.solver}, {args.restarts} restart(s) of at most "
-        f"{args.max_iter} iterations, tol {args.tol:g}"
-    )
-    t_fit = time.perf_counter()
-    try:
-        est = s.decomposition(
-            algorithm="constrained_nmf",
-            output_dimension=k,
-            signal_mask=signal_mask,
-            return_info=True,
-            print_info=False,
-            show_progressbar=not args.no_progressbar,
-            clip_negative=args.clip_negative,
-            **params,
-        )
-    except ValueError as exc:
-        msg = _one_line(exc).replace("Pass clip_negative=True", "Pass --clip-negative")
-        raise CLIError(msg) from exc
-    fit_s = time.perf_counter() - t_fit
-    log(
-        f"  {est.n_iter_} iterations in {fit_s:.1f} s, reconstruction error "
-        f"{est.reconstruction_err_:.6g}"
-    )
-
-    # -- outputs
-    out.mkdir(parents=True, exist_ok=True)
-    factors = s.get_decomposition_factors()
-    loadings = s.get_decomposition_loadings()
-    for sig in (factors, loadings):
-        if sig._lazy:
-            sig.compute(show_progressbar=not args.no_progressbar)
-    log(f"Writing results to {out}")
-    save_kw = dict(overwrite=True, show_progressbar=not args.no_progressbar)
-    s.save(out / "decomposition.hspy", **save_kw)
-    factors.save(out / "factors.hspy", **save_kw)
-    loadings.save(out / "loadings.hspy", **save_kw)
-
-    plot_factors(factors, out / "factors.png")
-    plot_loadings(loadings, out / "loadings.png")
-    plot_convergence(est.history_, out / "convergence.png")
-
-    # -- summary
-    maps = np.asarray(loadings.data, dtype=np.float64).reshape(k, -1)
-    l2 = np.sqrt(np.nansum(maps**2, axis=1))
-    sums = np.nansum(maps, axis=1)
-    total = sums.sum()
-    frac = sums / total if total > 0 else np.zeros_like(sums)
-    hist = est.history_
-    sections = [
-        ("input", [
-            f"source: {source}",
-            f"signal: {type(s).__name__}, title {s.metadata.General.title!r}",
-            f"shape (navigation|signal): {_shape_text(s)}, array order {nav_shape + sig_shape}",
-            f"dtype: {s.data.dtype}, lazy: {bool(s._lazy)}",
-            f"probe positions: {n_pos}, pattern pixels: {int(np.prod(sig_shape))}",
-        ]),
-        ("calibration", [
-            *(f"navigation {_axis_text(ax, n)}" for ax, n in zip(am.navigation_axes, "xy")),
-            *(
-                f"signal {_axis_text(ax, n)}"
-                for ax, n in zip(am.signal_axes, ("kx", "ky"))
-            ),
-            f"pattern centre (cx, cy): ({center[0]:.3f}, {center[1]:.3f}) px",
-        ]),
-        ("parameters", [
-            f"components (K): {k}",
-            f"solver: {args.solver}",
-            f"diffraction constraint: {params['diffraction_constraint']}",
-            f"map constraint: {params['map_constraint']}",
-            f"probe FWHM: {args.probe_fwhm if args.probe_fwhm is not None else 'none (paper kernel)'}",
-            f"scan step: {est.scan_step if est.scan_step is not None else 'n/a'}",
-            f"restarts: {args.restarts}",
-            f"max iterations: {args.max_iter}",
-            f"tol: {args.tol:g}",
-            f"seed (random_state): {args.seed}",
-            f"clip negative values: {args.clip_negative}",
-            "direct-beam mask: "
-            + (
-                "none"
-                if signal_mask is None
-                else f"radius {args.mask_direct_beam:g} px, {int(signal_mask.sum())} px masked"
-            ),
-        ]),
-        ("result", [
-            f"n_iter: {est.n_iter_}",
-            f"reconstruction error (Frobenius): {est.reconstruction_err_:.6g}",
-            f"final MSE: {float(np.asarray(hist['mse'])[-1]):.6g}" if len(hist["mse"]) else
-            "final MSE: n/a",
-            "restart errors: "
-            + ", ".join(f"{e:.6g}" for e in np.asarray(getattr(est, "restart_errors_", []))),
-        ]),
-        ("components", [
-            f"component {i}: map L2 norm {l2[i]:.6g}, fraction of total intensity {frac[i]:.4f}"
-            + (" (empty: this component vanished; try a smaller K)" if l2[i] == 0 else "")
-            for i in range(k)
-        ]),
-    ]
+    sections = _summary_sections(args, s, source, center, signal_mask, params, est, loadings)
     if truth is not None:
-        matches = match_ground_truth(factors.data, truth.diffractions)
-        rows = []
-        for i, j, c in matches:
-            if j is None:
-                rows.append(f"factor {i}: unmatched (more factors than ground-truth diffractions)")
-            else:
-                name = TRUTH_NAMES[j] if j < len(TRUTH_NAMES) else f"truth {j}"
-                rows.append(f"factor {i} <-> truth {j} ({name}): cosine similarity {c:.4f}")
-                log(f"  factor {i} ~ {name}: cosine {c:.4f}")
-        sections.append(("ground truth (simulation)", rows))
+        sections.append(("ground truth (simulation)", _truth_rows(factors, truth, log)))
     elapsed = time.perf_counter() - t_start
     sections.append(("timing", [f"fit: {fit_s:.2f} s", f"elapsed: {elapsed:.2f} s"]))
     sections.append(("versions", [f"{n}: {v}" for n, v in _versions().items()]))

@@ -184,3 +184,64 @@ def test_console_entry_subprocess(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stdout.strip().splitlines()[-1].endswith(str(out.resolve()))
     assert_outputs(out)
+
+
+def test_header_given_instead_of_mib(tmp_path, capsys):
+    header = tmp_path / "scan.hdr"
+    header.write_text("HDR,\n")
+    assert main([str(header), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert "header" in err and str(tmp_path / "scan.mib") in err and "not found" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_real_header_names_its_mib(capsys):
+    header = realfile("001_4x2_6bit.hdr")
+    assert main([str(header), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert f"give its data file {header.with_suffix('.mib')}" in err and "not found" not in err
+
+
+def test_unknown_extension_lists_readable_formats(tmp_path, capsys):
+    path = tmp_path / "junk.xyz"
+    path.write_text("junk")
+    assert main([str(path), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "readable extensions:" in err and ".mib" in err and ".hspy" in err
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "is_a_file"])
+def test_unwritable_output_refused_before_any_work(where, tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    out = blocker / "results" if where == "under_a_file" else blocker
+    assert main(["-o", str(out)] + FAST) == 1
+    captured = capsys.readouterr()
+    assert_one_line_error(captured.err)
+    assert str(out) in captured.err and "--output" in captured.err
+    assert "Simulating" not in captured.out and "Constrained NMF" not in captured.out
+
+
+def test_direct_beam_mask_follows_the_calibrated_centre():
+    import hyperspy.api as hs
+
+    from stemnmf_hs.cli import direct_beam_mask
+
+    s = hs.signals.Signal2D(np.zeros((2, 2, 20, 30), np.float32))
+    kx, ky = s.axes_manager.signal_axes
+    kx.scale = ky.scale = 0.5
+    kx.offset, ky.offset = -2.5, -6.0  # centre (cx, cy) = (5, 12) px, not the middle
+    mask = direct_beam_mask(s, 3)
+    assert mask.shape == (20, 30) and mask.dtype == bool
+    rows, cols = np.nonzero(mask)
+    assert (cols.mean(), rows.mean()) == (5.0, 12.0)
+    assert mask.sum() == 25  # pixels strictly closer than 3 px (pyxem's circular_mask)
+
+
+def test_former_cli_names_still_importable():
+    from stemnmf_hs import cli, data, io
+
+    assert cli.load_scan is io.load_scan and cli.as_scan is io.as_scan
+    assert cli.match_ground_truth is data.match_ground_truth

@@ -1,4 +1,5 @@
-"""Registration with HyperSpy from an editable install (this environment) and from a wheel."""
+"""Registration with HyperSpy from an editable install (this environment) and from a wheel;
+the package's subpackages reachable after ``import stemnmf_hs``; README.md's code runs."""
 
 import importlib.metadata
 import importlib.util
@@ -68,3 +69,67 @@ def test_wheel_registers_signals(tmp_path):
     if not Path(path).resolve().is_relative_to(target.resolve()):
         pytest.fail(f"the wheel's package was not the one imported: {path}")
     assert (cls, lazy_cls, has_yaml) == ("NMFDiffraction2D", "LazyNMFDiffraction2D", "True")
+
+
+def test_subpackages_reachable_after_import(tmp_path):
+    """``import stemnmf_hs`` alone gives ``stemnmf_hs.data`` etc., without importing HyperSpy."""
+    code = (
+        "import sys, stemnmf_hs\n"
+        "quiet = 'hyperspy' not in sys.modules\n"
+        "names = [n for n in stemnmf_hs.SUBMODULES if n not in ('cli', 'io', 'signals')]\n"
+        "mods = [getattr(stemnmf_hs, n).__name__ for n in names]\n"
+        "print(quiet, callable(stemnmf_hs.data.simulated_precipitates), len(mods))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    quiet, found, n = out.stdout.split()
+    assert quiet == "True"  # the import stays light: HyperSpy only when signals are needed
+    assert found == "True" and int(n) >= 8
+    import stemnmf_hs
+
+    assert stemnmf_hs.signals.NMFDiffraction2D.__name__ == "NMFDiffraction2D"
+    assert "data" in dir(stemnmf_hs)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        stemnmf_hs.nope  # noqa: B018
+
+
+#: README code that reads a user's file, and what the test runs instead: a small simulation
+#: (same calls, smaller scan, so the blocks run in seconds).
+README_FILES = {
+    'hs.load("scan.hspy")': "_scan()",
+    'hs.load("big_scan.zspy", lazy=True)': "_scan().as_lazy()",
+}
+
+
+def _readme_blocks():
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_readme_python_blocks_run(monkeypatch, tmp_path):
+    """Every ```python block of README.md runs, in order, in one namespace.
+
+    Reads of the user's files (:data:`README_FILES`) become a small simulated scan; any other
+    ``hs.load`` fails the test so that a new example gets its substitute here.
+    """
+    import matplotlib.pyplot as plt
+
+    from stemnmf_hs.data import simulated_crystal_mixture
+
+    monkeypatch.chdir(tmp_path)
+    blocks = _readme_blocks()
+    assert len(blocks) >= 3, "README.md lost its python examples"
+    scope = {"_scan": lambda: simulated_crystal_mixture(
+        3, scan_shape=(8, 8), pattern_shape=(32, 32), seed=0)[0]}
+    for i, block in enumerate(blocks):
+        for call, substitute in README_FILES.items():
+            block = block.replace(call, substitute)
+        assert "hs.load(" not in block, f"README block {i} reads a file: add it to README_FILES"
+        try:
+            exec(compile(block, f"README.md python block {i}", "exec"), scope)
+        finally:
+            plt.close("all")
+    assert scope["s"].learning_results.factors is not None
