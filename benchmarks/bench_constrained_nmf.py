@@ -243,37 +243,15 @@ def _time_gemms(X, rk, repeats=3):
             "gflops": 2 * flops / (best_a + best_b) / 1e9}
 
 
-class _StageTimer:
-    """Times the stages of a compressed fit (monkeypatched; only the clock is added).
+def _stage_times(est):
+    """Seconds of the sketch and of the iterations of a fit, from ``est.timings_``.
 
-    Wraps ``stemnmf_hs.decomposition._nmf.sketch`` (the sketch) and
-    ``_iterate_sketched_als_threads`` (the iterations on ``Q B``); the rest of the fit is the
-    final exact stage: one pass ``X D^T`` for every restart (exact map update, exact error,
-    choice of the kept restart) and the ``refine_iter`` exact iterations of the kept restart.
+    The estimator records the wall time of its stages itself (``ConstrainedNMF.timings_``);
+    the rest of the fit (``wall - sketch - iterations``) is the final exact stage: the data
+    statistics, one pass ``X D^T`` for every restart (exact map update, exact error, choice of
+    the kept restart) and the ``refine_iter`` exact iterations of the kept restart.
     """
-
-    def __init__(self):
-        from stemnmf_hs.decomposition import _nmf
-
-        self._nmf = _nmf
-        self._orig = (_nmf.sketch, _nmf._iterate_sketched_als_threads)
-        self.sketch_s = 0.0
-        self.iter_s = 0.0
-
-        def timed(index, attr):
-            def call(*a, **kw):
-                t0 = time.perf_counter()
-                try:
-                    return self._orig[index](*a, **kw)
-                finally:
-                    setattr(self, attr, getattr(self, attr) + time.perf_counter() - t0)
-            return call
-
-        _nmf.sketch = timed(0, "sketch_s")
-        _nmf._iterate_sketched_als_threads = timed(1, "iter_s")
-
-    def restore(self):
-        self._nmf.sketch, self._nmf._iterate_sketched_als_threads = self._orig
+    return est.timings_["sketch"], est.timings_["iterations"]
 
 
 def _profile_text(prof, n=24):
@@ -353,7 +331,6 @@ def run_worker(spec):
             compression=spec.get("compression"),
             random_state=0,
         )
-        timer = _StageTimer() if spec.get("compression") is not None else None
         rss_base = _rss_peak_mib()
         prof = None
         if spec.get("profile"):
@@ -367,9 +344,8 @@ def run_worker(spec):
         out["cpu"] = _cpu_seconds() - c0
         if prof is not None:
             prof.disable()
-        if timer is not None:
-            timer.restore()
-            out["sketch_s"], out["iter_s"] = timer.sketch_s, timer.iter_s
+        if spec.get("compression") is not None:
+            out["sketch_s"], out["iter_s"] = _stage_times(est)
             out["sketch_rank"], out["refine_iter"] = est.sketch_rank_, est.refine_iter
         out["rss_peak"] = _rss_peak_mib()
         out["rss_base"] = rss_base
@@ -443,7 +419,6 @@ def _run_ooc_fit(spec, out):
         arr = da.from_zarr(spec["path"])
         s = hs.signals.Signal2D(arr).as_lazy()
         s.set_signal_type("nmf_diffraction")
-        timer = _StageTimer()
         rss_base = _rss_peak_mib()
         c0, t0 = _cpu_seconds(), time.perf_counter()
         est = s.decomposition(
@@ -454,8 +429,7 @@ def _run_ooc_fit(spec, out):
         )
         out["wall"] = time.perf_counter() - t0
         out["cpu"] = _cpu_seconds() - c0
-        timer.restore()
-        out["sketch_s"], out["iter_s"] = timer.sketch_s, timer.iter_s
+        out["sketch_s"], out["iter_s"] = _stage_times(est)
         out["rss_peak"] = _rss_peak_mib()
         out["rss_base"] = rss_base
         out["n_iter"] = int(est.n_iter_)

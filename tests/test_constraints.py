@@ -171,7 +171,7 @@ def test_fast_paths_equal_the_reference_projections(monkeypatch):
 
 
 def test_l1_change_kernel_equals_numpy(monkeypatch):
-    from stemnmf_hs.decomposition import _nmf
+    from stemnmf_hs.decomposition import _solver as _nmf  # the solver's L1 kernel
 
     rng = np.random.default_rng(2)
     a, b = (rng.random((3, 5000, 7)).astype(np.float32) for _ in range(2))

@@ -147,7 +147,7 @@ def test_signal_mask_reduces_features():
 
 def test_compressed_restarts_split_over_threads_give_the_same_fit(monkeypatch):
     """The compressed ALS runs restart groups in threads: same result as one group."""
-    from stemnmf_hs.decomposition import _nmf
+    from stemnmf_hs.decomposition import _solver as _nmf  # the restart threads live there
 
     s, _ = simulated_precipitates(seed=1, scan_shape=(24, 24), pattern_shape=(32, 32))
     X = s.data.reshape(576, -1).astype(np.float32)

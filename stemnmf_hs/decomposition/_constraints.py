@@ -4,6 +4,14 @@
 diffractions [.]_W: continuous intensity feature", Fig. 4), and ``[.]_H`` -- smoothness of the
 maps governed by the spatial resolution (section "Constraint on maps [.]_H", Fig. 5).
 
+Holds the projections (:func:`continuity_projection`, :func:`smooth_maps` and their fused
+solver forms with numba kernels), the kernel of ``[.]_H`` (:func:`gaussian_kernel`,
+:func:`resolve_map_kernel`) and the factories that validate the geometry and build the
+projection objects the solver calls (:func:`make_diffraction_projection` ->
+:class:`DiffractionProjection`, :func:`make_map_projection` -> :class:`MapProjection`).  Over
+600 lines because it is one topic: the two constraints, each with its numpy form and the numba
+kernel that must equal it.
+
 Math module: arrays in, arrays out.  All functions act on a whole stack of components (and of
 restarts) at once; none loops over components, rings or pixels.
 """
@@ -18,12 +26,17 @@ from ..polar import RingBinning
 __all__ = [
     "DEFAULT_KERNEL_SIGMA",
     "FWHM_TO_SIGMA",
+    "DiffractionProjection",
+    "MapProjection",
     "continuity_projection",
     "gaussian_kernel",
+    "make_diffraction_projection",
+    "make_map_projection",
     "project_normalize_sorted",
     "resolve_map_kernel",
     "ring_order",
     "smooth_maps",
+    "smooth_maps_stack",
 ]
 
 #: ``sigma = FWHM * FWHM_TO_SIGMA`` for a Gaussian.
@@ -547,3 +560,243 @@ else:
                     for c in range(k):
                         seg[c] *= sc
         return out
+
+
+# ------------------------------------------------------------------ projections and factories
+class DiffractionProjection:
+    """``[.]_W`` for ``(m, n_features)`` stacks of diffractions.
+
+    Calling it projects diffractions in the data's pixel order.  :attr:`order` and
+    :meth:`project_normalize` serve the compressed solver, which keeps its diffractions in
+    ring-sorted pixel order (every ring contiguous) and fuses the projection with the unit-sum
+    normalization and the L1 change.
+
+    Parameters
+    ----------
+    binning : stemnmf_hs.polar.RingBinning, optional
+        Rings of the kept pixels; ``None``: non-negativity only.
+    outlier_factor : float, default 2.0
+        See :func:`continuity_projection`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.decomposition._constraints import DiffractionProjection
+    >>> DiffractionProjection()(np.array([[-1.0, 2.0]]))
+    array([[0., 2.]])
+    """
+
+    def __init__(self, binning=None, outlier_factor=2.0):
+        self.binning = binning
+        self.outlier_factor = float(outlier_factor)
+        self.order = None if binning is None else ring_order(binning)[0]
+
+    def __call__(self, D):
+        """Project ``(m, n_features)`` diffractions in the data's pixel order."""
+        if self.binning is None:
+            return np.maximum(D, 0)
+        return continuity_projection(D, self.binning, self.outlier_factor)
+
+    def project_normalize(self, D, old):
+        """In place on ring-ordered ``D (m, n_features)``: project, normalize to unit sum.
+
+        Parameters
+        ----------
+        D, old : numpy.ndarray
+            ``(m, n_features)`` float32 in :attr:`order` (see
+            :func:`project_normalize_sorted`).
+
+        Returns
+        -------
+        sums, l1 : numpy.ndarray
+            ``(m,)`` float64: the row sums before normalization and ``||D_new - old||_1``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.decomposition._constraints import DiffractionProjection
+        >>> D = np.array([[1.0, 3.0]], np.float32)
+        >>> sums, l1 = DiffractionProjection().project_normalize(D, np.zeros_like(D))
+        >>> D, sums, l1
+        (array([[0.25, 0.75]], dtype=float32), array([4.]), array([1.]))
+        """
+        return project_normalize_sorted(D, self.binning, self.outlier_factor, old)
+
+
+class MapProjection:
+    """``[.]_H`` for maps, in either layout the solver holds them.
+
+    Parameters
+    ----------
+    navigation_shape : tuple of int, optional
+        ``(ny, nx)`` scan shape; ``None``: non-negativity only.
+    kernel : numpy.ndarray, optional
+        ``(ky, kx)`` kernel summing to 1 (:func:`resolve_map_kernel`).
+    valid : numpy.ndarray of bool, optional
+        ``(ny, nx)``, ``True`` at the positions present in the maps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.decomposition._constraints import MapProjection
+    >>> project = MapProjection((2, 2), np.full((3, 3), 1 / 9))
+    >>> project(np.array([[4.0, 0.0, 0.0, 0.0]]))
+    array([[1., 1., 1., 1.]])
+    """
+
+    def __init__(self, navigation_shape=None, kernel=None, valid=None):
+        self.shape = None if navigation_shape is None else tuple(navigation_shape)
+        self.kernel = kernel
+        self.valid = valid
+        self._fast = (self.shape is not None and valid is None
+                      and _separable(kernel) is not None)
+
+    def __call__(self, M):
+        """``[.]_H`` of a ``(m, n_positions)`` stack of maps (Kimoto et al. 2025)."""
+        if self.shape is None:
+            return np.maximum(M, 0)
+        return smooth_maps(M, self.shape, self.kernel, self.valid)
+
+    def stack(self, M, out=None):
+        """``[.]_H`` of the solver's ``(R, n_positions, k)`` maps.
+
+        Parameters
+        ----------
+        M : numpy.ndarray
+            ``(R, n_positions, k)`` maps of every restart.
+        out : numpy.ndarray, optional
+            A hint: a fast path may write the result there (use the returned array).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(R, n_positions, k)`` projected maps, C-contiguous.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.decomposition._constraints import MapProjection
+        >>> MapProjection().stack(-np.ones((1, 4, 2))).max()
+        np.float64(0.0)
+        """
+        if self.shape is None:
+            return np.maximum(M, 0)
+        if self._fast:
+            return smooth_maps_stack(M, self.shape, self.kernel, out=out)
+        r, N, k = M.shape
+        flat = M.transpose(0, 2, 1).reshape(r * k, N)
+        return np.ascontiguousarray(self(flat).reshape(r, k, N).transpose(0, 2, 1))
+
+
+def make_diffraction_projection(constraint, n_features, *, signal_shape=None, center=None,
+                                ring_width=1.0, signal_mask=None, outlier_factor=2.0):
+    """The ``[.]_W`` of a ``diffraction_constraint``, after validating the pattern geometry.
+
+    Parameters
+    ----------
+    constraint : {"continuity"} or None
+        As ``ConstrainedNMF(diffraction_constraint=...)``.
+    n_features : int
+        Pixels per pattern in the data (the unmasked ones).
+    signal_shape, center, ring_width, signal_mask, outlier_factor
+        As the parameters of ``ConstrainedNMF``.
+
+    Returns
+    -------
+    DiffractionProjection
+
+    Raises
+    ------
+    ValueError
+        If the continuity constraint lacks ``signal_shape`` or the shape and mask do not give
+        ``n_features`` pixels.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.decomposition._constraints import make_diffraction_projection
+    >>> make_diffraction_projection("continuity", 16, signal_shape=(4, 4)).binning.n_rings > 1
+    True
+    >>> make_diffraction_projection("continuity", 10, signal_shape=(4, 4))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 10 features but signal_shape (4, 4) gives 16; pass the pattern ...
+    """
+    if constraint is None:
+        return DiffractionProjection()
+    if signal_shape is None:
+        raise ValueError(
+            "diffraction_constraint='continuity' needs the pattern geometry: pass "
+            "signal_shape=(ny, nx) (and center=(cx, cy) if the pattern centre is not the "
+            "middle), or use diffraction_constraint=None."
+        )
+    shape = tuple(int(n) for n in signal_shape)
+    if len(shape) != 2:
+        raise ValueError(f"signal_shape must be (ny, nx); got {signal_shape!r}.")
+    binning = RingBinning(shape, center, ring_width, signal_mask)
+    if binning.labels.size != n_features:
+        masked = "" if signal_mask is None else " minus the masked pixels"
+        raise ValueError(
+            f"X has {n_features} features but signal_shape {shape}{masked} gives "
+            f"{binning.labels.size}; pass the pattern shape and signal_mask of the data."
+        )
+    return DiffractionProjection(binning, outlier_factor)
+
+
+def make_map_projection(constraint, n_samples, *, navigation_shape=None, navigation_mask=None,
+                        map_kernel=None, probe_fwhm=None, scan_step=None):
+    """The ``[.]_H`` of a ``map_constraint``, after validating the scan geometry.
+
+    Parameters
+    ----------
+    constraint : {"smooth"} or None
+        As ``ConstrainedNMF(map_constraint=...)``.
+    n_samples : int
+        Probe positions in the data (the unmasked ones).
+    navigation_shape, navigation_mask, map_kernel, probe_fwhm, scan_step
+        As the parameters of ``ConstrainedNMF``.
+
+    Returns
+    -------
+    MapProjection
+
+    Raises
+    ------
+    ValueError
+        If the smoothing constraint lacks ``navigation_shape``, the mask has another shape,
+        or shape and mask do not give ``n_samples`` positions; see also
+        :func:`resolve_map_kernel`.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.decomposition._constraints import make_map_projection
+    >>> make_map_projection("smooth", 12, navigation_shape=(3, 4)).kernel.shape
+    (3, 3)
+    """
+    if constraint is None:
+        return MapProjection()
+    if navigation_shape is None:
+        raise ValueError(
+            "map_constraint='smooth' needs the scan geometry: pass navigation_shape=(ny, nx), "
+            "or use map_constraint=None."
+        )
+    shape = tuple(int(n) for n in navigation_shape)
+    if len(shape) != 2:
+        raise ValueError(f"navigation_shape must be (ny, nx); got {navigation_shape!r}.")
+    valid = None
+    expected = int(np.prod(shape))
+    if navigation_mask is not None:
+        nmask = np.asarray(navigation_mask, dtype=bool)
+        if nmask.shape != shape:
+            raise ValueError(
+                f"navigation_mask has shape {nmask.shape} but the scan is {shape}; give a "
+                "boolean mask of the scan shape."
+            )
+        valid = ~nmask
+        expected = int(valid.sum())
+    if expected != n_samples:
+        raise ValueError(
+            f"X has {n_samples} samples but navigation_shape {shape} (with its mask) gives "
+            f"{expected}; pass the scan shape and navigation_mask of the data."
+        )
+    kernel = resolve_map_kernel(map_kernel, probe_fwhm, scan_step)
+    return MapProjection(shape, kernel, valid)

@@ -7,10 +7,15 @@ residual ``mean |V - W H|`` over all matrix elements.  Work is reused along the 
 * warm starts -- the fit for ``k`` starts its first restart from the maps of the fit for the
   previous ``k`` plus one new map (the other restarts are random), so it converges in a few
   tens of iterations;
-* one data object for every fit -- with ``compression`` the randomized sketch is computed once,
-  at the rank the largest ``k`` needs, and every fit iterates against it;
+* one data operator for every fit -- with ``compression`` the randomized sketch is computed
+  once (:func:`~stemnmf_hs.decomposition.sketch`, at the :func:`sketch_rank` the largest
+  ``k`` needs), and every fit iterates against it: the estimator's public ``fit_transform``
+  takes the sketch as prepared data and does not sketch again;
 * fewer restarts and iterations than a final fit (the caller's choice; see
   :func:`sweep_n_components`).
+
+The loss of every fit is :func:`~stemnmf_hs.decomposition.k_component_loss`, streamed
+against the data.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from ._data import sketch
+from ._nmf import check_n_components
+from ._operators import as_operator, k_component_loss, sketch, sketch_rank
 
 __all__ = ["sweep_n_components"]
 
@@ -32,8 +38,9 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
     estimator : ConstrainedNMF
         Template (geometry, constraints, restarts, iterations, ``compression``,
         ``random_state``); cloned for every ``k`` with ``n_components=k``.
-    data : InMemoryData or DaskData
-        ``(N, F)`` validated data (``stemnmf_hs.decomposition._data``).
+    data : array_like, dask.array.Array or DataOperator
+        ``(N, F)`` data (:func:`~stemnmf_hs.decomposition.as_operator`; an operator is used
+        as prepared).
     k_values : sequence of int
         Increasing numbers of components, each ``1 <= k <= min(N, F)``.
     warm_start : bool, default True
@@ -60,21 +67,34 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
     Cao et al., "Unsupervised machine learning of 4D-STEM ..." (2025), section "K-Component
     loss and image quality assessment": the loss is the mean absolute difference between the
     data and the reconstruction over all matrix elements.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs import ConstrainedNMF
+    >>> from stemnmf_hs.decomposition._sweep import sweep_n_components
+    >>> X = np.random.default_rng(0).random((30, 3)) @ np.random.default_rng(1).random((3, 12))
+    >>> est = ConstrainedNMF(diffraction_constraint=None, map_constraint=None, n_restarts=1,
+    ...                      max_iter=30, random_state=0)
+    >>> out = sweep_n_components(est, X, [1, 2, 3])
+    >>> out["k"].tolist(), bool(out["loss"][0] > out["loss"][-1])
+    ([1, 2, 3], True)
     """
     ks = np.asarray(list(k_values), dtype=int)
-    limit = min(data.shape)
-    if ks.size == 0 or (np.diff(ks) <= 0).any() or ks[0] < 1 or ks[-1] > limit:
+    data = as_operator(data, name="data")
+    if ks.size == 0 or (np.diff(ks) <= 0).any():
         raise ValueError(
-            f"k_values must be strictly increasing integers between 1 and min(n_positions, "
-            f"n_pixels) = {limit}; got {ks.tolist()}."
+            f"k_values must be strictly increasing integers; got {ks.tolist()}."
         )
+    check_n_components(int(ks[0]), data.shape)
+    check_n_components(int(ks[-1]), data.shape)
     rng = check_random_state(estimator.random_state)
     work = data
     template = clone(estimator)
-    if template.compression is not None:
-        rank = template._sketch_rank(int(ks[-1]), data.shape)
+    rank = None if data.is_sketch else sketch_rank(template.compression, int(ks[-1]),
+                                                   data.shape)
+    if rank is not None:
         work = sketch(data, rank, template.power_iterations, rng)
-        template.set_params(compression=None)
     out = {"k": ks, "loss": [], "error": [], "n_iter": [], "components": [], "maps": []}
     maps = None
     iterator = ks
@@ -90,9 +110,8 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         init = None
         if warm_start and maps is not None:
             init = _extend_maps(maps, int(k), rng)
-        est.n_features_in_ = data.shape[1]
-        maps = est._fit_data(work, init)
-        out["loss"].append(data.abs_residual_mean(maps, est.components_))
+        maps = est.fit_transform(work, init_maps=init)
+        out["loss"].append(k_component_loss(data, (maps, est.components_)))
         out["error"].append(est.reconstruction_err_)
         out["n_iter"].append(est.n_iter_)
         out["components"].append(est.components_)
