@@ -8,9 +8,8 @@ from contextlib import nullcontext
 
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
-from stemnmf_hs.data import simulate_overlapping_grains
+from stemnmf_hs.data import simulate_overlapping_grains, truth_assignment
 from stemnmf_hs.signals import ClusterResult
 from stemnmf_hs.signals._build import scan_signal
 
@@ -23,14 +22,8 @@ def decomposed():
     s = scan_signal(truth.data, scan_step=1.5, pixel_size=0.02, center=truth.center)
     s.decomposition(algorithm="constrained_nmf", output_dimension=K, n_restarts=4,
                     max_iter=300, random_state=0, print_info=False, show_progressbar=False)
-    factors = s.learning_results.factors.T
-    td = truth.diffractions.reshape(K, -1)
-    cos = (factors / np.linalg.norm(factors, axis=1)[:, None]) @ (
-        td / np.linalg.norm(td, axis=1)[:, None]).T
-    rows, cols = linear_sum_assignment(-cos)
-    perm = np.empty(K, int)
-    perm[cols] = rows  # truth index -> component index
-    return s, truth, perm
+    perm = truth_assignment(s.learning_results.factors.T, truth.diffractions)
+    return s, truth, perm  # perm: truth index -> component index
 
 
 def _angle_error(a, b):

@@ -5,7 +5,8 @@ Ground truth is known: components are matched to it by the Hungarian method.
 
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
+
+from stemnmf_hs.data import truth_assignment
 
 K = 4
 FIT = dict(n_restarts=10, max_iter=500, random_state=0, print_info=False, show_progressbar=False)
@@ -28,11 +29,7 @@ def _cos(a, b):
 
 def _match(factors, truth):
     """Component index for every true diffraction (Hungarian on cosine similarity)."""
-    c = _cos(factors, truth.diffractions.reshape(K, -1))
-    rows, cols = linear_sum_assignment(-c)
-    perm = np.empty(K, int)
-    perm[cols] = rows
-    return perm
+    return truth_assignment(factors, truth.diffractions)
 
 
 def _dark_spot_ratio(amorphous, truth):
