@@ -331,49 +331,18 @@ def direct_beam_mask(signal, radius, center=None):
 
 
 # ----------------------------------------------------------------------------- figures
-def _grid(k):
-    ncols = min(k, max(1, math.ceil(math.sqrt(k))))
-    nrows = math.ceil(k / ncols)
-    return nrows, ncols
-
-
-def _save_image_grid(signal, path, cmap_name, width, title, draw, names):
-    """Save the ``(k | a, b)`` image stack of ``signal`` as a grid, one panel per image.
-
-    ``draw(fig, ax, img, extent, cmap)`` draws one image; ``names`` = (panel prefix, fallback x
-    axis name, fallback y axis name).  Masked (NaN) pixels show grey.
-    """
+def _save_figure(fig, path):
+    """Write ``fig`` to ``path`` (PNG, 100 dpi) and close it."""
     import matplotlib.pyplot as plt
 
-    from .signals._components import _axis_label, _extent
-
-    data = np.asarray(signal.data, dtype=np.float64)
-    k = data.shape[0]
-    axes = signal.axes_manager.signal_axes
-    extent = _extent(axes, data.shape[1:])
-    nrows, ncols = _grid(k)
-    fig, axs = plt.subplots(
-        nrows, ncols, figsize=(width * ncols, 3.2 * nrows), squeeze=False,
-        constrained_layout=True,
-    )
-    cmap = plt.get_cmap(cmap_name).copy()
-    cmap.set_bad("0.5")
-    prefix, xname, yname = names
-    for i, ax in enumerate(axs.flat):
-        if i >= k:
-            ax.axis("off")
-            continue
-        draw(fig, ax, data[i], extent, cmap)
-        ax.set_title(f"{prefix} {i}")
-        ax.set_xlabel(_axis_label(axes[0], xname))
-        ax.set_ylabel(_axis_label(axes[1], yname))
-    fig.suptitle(title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def plot_factors(factors, path, gamma=GAMMA):
     """Save a grid of the diffractions with power-law scaling and calibrated axes.
+
+    Drawn by :func:`stemnmf_hs.plotting.image_grid`, as the signal's plot methods draw them.
 
     Parameters
     ----------
@@ -383,20 +352,23 @@ def plot_factors(factors, path, gamma=GAMMA):
         PNG file to write.
     gamma : float, default 0.3
         Exponent of the intensity scaling (rings and spots both show).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, hyperspy.api as hs
+    >>> f = hs.signals.Signal2D(np.ones((2, 8, 8)))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     plot_factors(f, pathlib.Path(d) / "factors.png")
     """
-    from matplotlib.colors import PowerNorm
+    from . import plotting
+    from .signals._adapter import plot_axes
 
-    def draw(fig, ax, img, extent, cmap):
-        """One diffraction, power-law scaled from 0 to its maximum."""
-        finite = img[np.isfinite(img)]
-        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        shown = np.where(np.isfinite(img), np.clip(img, 0, None), np.nan)
-        ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, extent=extent,
-                  norm=PowerNorm(gamma, vmin=0, vmax=vmax), interpolation="nearest")
-
-    _save_image_grid(factors, path, "inferno", 3.4,
-                     f"Diffractions (intensity$^{{{gamma:g}}}$, grey: masked)", draw,
-                     ("factor", "kx", "ky"))
+    fig = plotting.image_grid(
+        factors.data, plot_axes(factors.axes_manager.signal_axes), kind="diffraction",
+        prefix="factor", title=f"Diffractions (intensity$^{{{gamma:g}}}$, grey: masked)",
+        gamma=gamma,
+    )
+    _save_figure(fig, path)
 
 
 def plot_loadings(loadings, path):
@@ -408,19 +380,26 @@ def plot_loadings(loadings, path):
         ``s.get_decomposition_loadings()``: ``(k|scan_x, scan_y)``.
     path : str or pathlib.Path
         PNG file to write.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, hyperspy.api as hs
+    >>> h = hs.signals.Signal2D(np.ones((2, 4, 4)))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     plot_loadings(h, pathlib.Path(d) / "loadings.png")
     """
+    from . import plotting
+    from .signals._adapter import plot_axes
 
-    def draw(fig, ax, img, extent, cmap):
-        """One map with its colorbar."""
-        im = ax.imshow(np.ma.masked_invalid(img), cmap=cmap, extent=extent,
-                       interpolation="nearest")
-        fig.colorbar(im, ax=ax, shrink=0.85)
-
-    _save_image_grid(loadings, path, "viridis", 3.8, "Maps (loadings)", draw, ("map", "x", "y"))
+    fig = plotting.image_grid(loadings.data, plot_axes(loadings.axes_manager.signal_axes),
+                              kind="map", prefix="map", title="Maps (loadings)")
+    _save_figure(fig, path)
 
 
 def plot_convergence(history, path):
     """Save the convergence curves: MSE, L1 change of W and L1 change of H per iteration.
+
+    Drawn by :func:`stemnmf_hs.plotting.convergence_figure`, as ``s.plot_convergence()``.
 
     Parameters
     ----------
@@ -428,40 +407,24 @@ def plot_convergence(history, path):
         ``est.history_`` with keys ``"mse"``, ``"w_change"``, ``"h_change"``.
     path : str or pathlib.Path
         PNG file to write.
-    """
-    import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True)
-    panels = (
-        ("mse", "MSE", False),
-        ("w_change", "L1 change of W (diffractions)", True),
-        ("h_change", "L1 change of H (maps)", True),
-    )
-    for ax, (key, title, log) in zip(axs, panels):
-        y = np.asarray(history.get(key, []), dtype=np.float64)
-        it = np.arange(1, y.size + 1)
-        if log:
-            ok = np.isfinite(y) & (y > 0)
-            ax.plot(it[ok], y[ok], ".-", ms=3)
-            if ok.any():
-                ax.set_yscale("log")
-        else:
-            ok = np.isfinite(y)
-            ax.plot(it[ok], y[ok], ".-", ms=3)
-        ax.set_title(title)
-        ax.set_xlabel("iteration")
-        ax.grid(True, alpha=0.3)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     plot_convergence({"mse": [2.0, 1.0]}, pathlib.Path(d) / "convergence.png")
+    """
+    from . import plotting
+
+    _save_figure(plotting.convergence_figure(history), path)
 
 
 # ----------------------------------------------------------------------------- summary
 def _axis_text(ax, fallback):
-    from .signals._components import _units
+    from .plotting import defined
 
-    name = ax.name if isinstance(ax.name, str) and ax.name not in ("", "<undefined>") else ""
-    name = name or fallback
-    units = _units(ax) or "px (uncalibrated)"
+    name = defined(ax.name) or fallback
+    units = defined(ax.units) or "px (uncalibrated)"
     if getattr(ax, "is_uniform", True):
         return (
             f"{name}: size {ax.size}, scale {float(ax.scale):.6g}, "
