@@ -26,8 +26,8 @@ def test_check_estimator_unconstrained():
 
 def test_fit_attributes_sorting_and_history():
     X = _toy()
-    est = ConstrainedNMF(3, signal_shape=(12, 12), navigation_shape=(8, 9), n_restarts=3,
-                         max_iter=60, tol=0, random_state=0)
+    est = ConstrainedNMF(3, solver="als", signal_shape=(12, 12), navigation_shape=(8, 9),
+                         n_restarts=3, max_iter=60, tol=0, random_state=0)
     maps = est.fit_transform(X)
     assert maps.shape == (72, 3) and maps.dtype == np.float32
     assert est.components_.shape == (3, 144) and est.components_.dtype == np.float32
@@ -151,8 +151,8 @@ def test_compressed_restarts_split_over_threads_give_the_same_fit(monkeypatch):
 
     s, _ = simulated_precipitates(seed=1, scan_shape=(24, 24), pattern_shape=(32, 32))
     X = s.data.reshape(576, -1).astype(np.float32)
-    kw = dict(signal_shape=(32, 32), navigation_shape=(24, 24), n_restarts=3, max_iter=25,
-              tol=0, compression="auto", random_state=0)
+    kw = dict(solver="als", signal_shape=(32, 32), navigation_shape=(24, 24), n_restarts=3,
+              max_iter=25, tol=0, compression="auto", random_state=0)
     fits = []
     for groups in (1, 2, 3):
         monkeypatch.setattr(_nmf, "_blas_threads", lambda g=groups: g)

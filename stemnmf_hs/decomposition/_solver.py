@@ -194,7 +194,7 @@ def nnls_maps(XDt, components, n_iter=300):
         M, t = M_new, t_new
     return M
 
-def _progress(iterable, show):
+def progress(iterable, show):
     """``iterable`` wrapped in a tqdm progress bar when ``show``."""
     if not show:
         return iterable
@@ -297,10 +297,10 @@ def fit_batched(
         D = (rng.random_sample((R, k, F)) * scale).astype(dtype)
         D, norms = _normalize_diffractions(D)
         M *= norms[:, None, :].astype(dtype)
-    clock = _lap(timings, "init", clock)
+    clock = lap(timings, "init", clock)
     if sketch_rank is not None:
         data = sketch(data, sketch_rank, power_iterations, rng)
-        clock = _lap(timings, "sketch", clock)
+        clock = lap(timings, "sketch", clock)
     apply_h = project_h.stack
 
     def update_maps(M_, XDt, DDt):
@@ -317,10 +317,10 @@ def fit_batched(
     else:
         M, D, err, n_iter = _iterate(
             data, M, D, solver, project_w, update_maps,
-            _progress(range(max_iter), show_progressbar), tol, hist,
+            progress(range(max_iter), show_progressbar), tol, hist,
         )
         n_iter = np.full(R, n_iter)
-    clock = _lap(timings, "iterations", clock)
+    clock = lap(timings, "iterations", clock)
 
     exact = data.exact
     if exact is not data:
@@ -330,7 +330,7 @@ def fit_batched(
         DDt = D @ D.transpose(0, 2, 1)
         M = update_maps(M, XDt, DDt)
         err = _squared_error(exact.stats()[0], M, XDt, D, DDt)
-        clock = _lap(timings, "scoring", clock)
+        clock = lap(timings, "scoring", clock)
     # Step 8: keep the best restart by final error.
     best = int(np.argmin(err))
     M_best, D_best = M[best], D[best]
@@ -348,7 +348,7 @@ def fit_batched(
         restart_errors[best] = np.sqrt(err1[0])
         history = np.concatenate([history, h[:n1, :, 0]])
         n_iter += n1
-        clock = _lap(timings, "refinement", clock)
+        clock = lap(timings, "refinement", clock)
     if polish_maps:
         # Without [.]_H the clipped least-squares maps only approximate the non-negative
         # least-squares maps on the final diffractions: finish them exactly, so that
@@ -358,7 +358,7 @@ def fit_batched(
         DDt = D_best[None] @ D_best[None].transpose(0, 2, 1)
         err_best = _squared_error(exact.stats()[0], M_best[None], XDt, D_best[None], DDt)[0]
         restart_errors[best] = np.sqrt(err_best)
-        clock = _lap(timings, "polish", clock)
+        clock = lap(timings, "polish", clock)
     # Step 9: sort by the L2 norm of the maps.
     order = np.argsort(-np.linalg.norm(M_best.astype(np.float64), axis=0), kind="stable")
     history = {
@@ -384,7 +384,7 @@ def fit_batched(
 _STAGES = ("init", "sketch", "iterations", "scoring", "refinement", "polish")
 
 
-def _lap(timings, stage, since):
+def lap(timings, stage, since):
     """Add the seconds since ``since`` to ``timings[stage]``; returns the current clock."""
     now = time.perf_counter()
     timings[stage] += now - since
@@ -474,13 +474,13 @@ def _iterate_sketched_als_threads(data, M, project_w, apply_h, max_iter, tol, hi
     bounds = np.linspace(0, R, n_groups + 1).astype(int)
     if n_groups == 1:
         out = _iterate_sketched_als(data, M, project_w, apply_h,
-                                    _progress(range(max_iter), show_progressbar), tol, hist)
+                                    progress(range(max_iter), show_progressbar), tol, hist)
         return out[:3] + (np.full(R, out[3]),)
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_groups) as pool:
         futures = [
             pool.submit(
                 _iterate_sketched_als, data, M[a:b], project_w, apply_h,
-                _progress(range(max_iter), show_progressbar and g == 0), tol,
+                progress(range(max_iter), show_progressbar and g == 0), tol,
                 hist[:, :, a:b],
             )
             for g, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
