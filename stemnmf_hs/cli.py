@@ -184,10 +184,11 @@ def build_parser():
     )
     p.add_argument(
         "--solver",
-        choices=("als", "mu"),
-        default="als",
-        help="'als': projected alternating least squares (the paper's protocol); 'mu': "
-        "multiplicative updates (default: %(default)s)",
+        choices=("hals", "als", "mu"),
+        default="hals",
+        help="'hals': the monotone solver, whose objective never rises (initialized by the "
+        "paper's ALS); 'als': projected alternating least squares (the paper's protocol); "
+        "'mu': multiplicative updates (default: %(default)s)",
     )
     p.add_argument(
         "--no-diffraction-constraint",

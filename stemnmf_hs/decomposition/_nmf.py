@@ -158,11 +158,14 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         seed 1) the compressed error was 1.5 % above the exact mode's before them, 0.4 %
         after one, 0.16 % after three and 0.05 % after ten.  ``0`` keeps the sketch solution
         (with its one exact map update).
-    init_iter : int, default 20
+    init_iter : int, default 50
         ``solver="hals"`` only: iterations of the paper's protocol (ALS with the same
         constraints) over all ``n_restarts`` that initialize it; the restart with the lowest
         error is then continued by the monotone iterations (``max_iter`` of them).  The
         initialization's errors are in ``history_["init_mse"]`` and ``restart_errors_``.
+        ``0``: every restart runs the monotone iterations from random maps (more prone to
+        poor local minima on the validation cases: amorphous map r 0.94 instead of 0.997 on
+        the real-pattern case).
     random_state : int, RandomState instance or None, default None
         Seed of the random initial maps (paper step 2) and of the sketch.
     show_progressbar : bool, default False
@@ -297,7 +300,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         compression=None,
         power_iterations=2,
         refine_iter=5,
-        init_iter=20,
+        init_iter=50,
         random_state=None,
         show_progressbar=False,
     ):
@@ -495,20 +498,25 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # Initialization: the paper's protocol for a few iterations over every restart (it
         # explores well, and its maps are best early on: issue 13), keeping the restart with
         # the lowest error; then the monotone iterations continue that restart.
-        warm_maps, warm_components, warm = fit_batched(
-            work, k, n_restarts=self.n_restarts, solver="als",
-            max_iter=min(self.init_iter, self.max_iter), tol=0, project_w=project_w,
-            project_h=project_h, rng=rng, init_maps=init_maps, refine_iter=0,
-        )
-        t0 = lap(timings, "init", t0)
-        maps, components, info = fit_hals(
-            work, k, n_restarts=1, max_iter=self.max_iter, tol=self.tol, rng=rng,
-            init_maps=warm_maps, init_components=warm_components,
-            progress=(lambda it: progress(it, True)) if self.show_progressbar else None,
-            **common,
-        )
-        info["history"]["init_mse"] = warm["history"]["mse"]
-        info["restart_errors"] = warm["restart_errors"]
+        bar = (lambda it: progress(it, True)) if self.show_progressbar else None
+        if self.init_iter == 0:  # every restart from random maps, monotone throughout
+            maps, components, info = fit_hals(
+                work, k, n_restarts=self.n_restarts, max_iter=self.max_iter, tol=self.tol,
+                rng=rng, init_maps=init_maps, progress=bar, **common,
+            )
+        else:
+            warm_maps, warm_components, warm = fit_batched(
+                work, k, n_restarts=self.n_restarts, solver="als",
+                max_iter=min(self.init_iter, self.max_iter), tol=0, project_w=project_w,
+                project_h=project_h, rng=rng, init_maps=init_maps, refine_iter=0,
+            )
+            t0 = lap(timings, "init", t0)
+            maps, components, info = fit_hals(
+                work, k, n_restarts=1, max_iter=self.max_iter, tol=self.tol, rng=rng,
+                init_maps=warm_maps, init_components=warm_components, progress=bar, **common,
+            )
+            info["history"]["init_mse"] = warm["history"]["mse"]
+            info["restart_errors"] = warm["restart_errors"]
         t0 = lap(timings, "iterations", t0)
         if work.is_sketch and self.refine_iter > 0:
             hist0, n0 = info["history"], info["n_iter"]
