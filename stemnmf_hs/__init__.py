@@ -24,8 +24,9 @@ Layout (data flow file -> signal -> arrays -> math -> arrays -> signal):
 Examples
 --------
 >>> import stemnmf_hs
->>> stemnmf_hs.data.simulate_precipitates(seed=0).data.shape
-(36, 36, 128, 128)
+>>> stemnmf_hs.data.simulate_precipitates(seed=0, scan_shape=(24, 24),
+...                                       pattern_shape=(32, 32)).data.shape
+(24, 24, 32, 32)
 >>> stemnmf_hs.model_selection.__name__
 'stemnmf_hs.model_selection'
 """

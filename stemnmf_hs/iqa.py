@@ -155,6 +155,15 @@ def common_data_range(images):
     ------
     ValueError
         If the values are not finite or the range is zero (an all-zero stack).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import common_data_range
+    >>> common_data_range(np.array([[[0.0, 2.0], [1.0, 4.0]]]))
+    4.0
+    >>> common_data_range(np.array([[[-1.0, 2.0], [1.0, 3.0]]]))
+    4.0
     """
     a = np.asarray(images, dtype=np.float64)
     if a.size == 0 or not np.all(np.isfinite(a)):
@@ -256,6 +265,17 @@ def ssim(image1, image2, data_range=None):
     ValueError
         On images of different shapes, not 2D, smaller than 11 x 11, with non-finite values,
         or a non-positive ``data_range``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import ssim
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.random((16, 16))
+    >>> ssim(a, a)
+    1.0
+    >>> round(ssim(a, 0.5 * a, data_range=1.0), 3)
+    0.641
     """
     from skimage.metrics import structural_similarity
 
@@ -298,6 +318,17 @@ def psnr(image1, image2, data_range=None, cap=PSNR_CAP_DB):
     ------
     ValueError
         On images of different shapes, not 2D, non-finite, or a non-positive ``data_range``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import psnr
+    >>> a = np.zeros((16, 16))
+    >>> b = a + 0.1
+    >>> psnr(a, a, data_range=1.0)
+    100.0
+    >>> round(psnr(a, b, data_range=1.0), 1)
+    20.0
     """
     from skimage.metrics import peak_signal_noise_ratio
 
@@ -360,6 +391,17 @@ def gmsd(image1, image2, data_range=None, t=GMSD_T):
     ------
     ValueError
         On images of different shapes, not 2D, non-finite, or a non-positive ``data_range``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import gmsd
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.random((16, 16))
+    >>> gmsd(a, a)
+    0.0
+    >>> bool(gmsd(a, rng.random((16, 16))) > 0)
+    True
     """
     a, b = _as_pair(image1, image2)
     r = _resolve_range(data_range, a, b)
@@ -494,6 +536,17 @@ def mdsi(reference, distorted, data_range=None, c1=MDSI_C1, c2=MDSI_C2, alpha=MD
     ------
     ValueError
         On images of different shapes, not 2D, non-finite, or a non-positive ``data_range``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import mdsi
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.random((16, 16))
+    >>> mdsi(a, a)
+    0.0
+    >>> bool(mdsi(a, rng.random((16, 16))) > 0)
+    True
     """
     a, b = _as_pair(reference, distorted)
     r = _resolve_range(data_range, a, b)
@@ -588,6 +641,16 @@ def pairwise_ssim(images, data_range=None):
     ValueError
         On a stack that is not ``(k, ny, nx)``, images smaller than 11 px, non-finite values
         or a non-positive range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import pairwise_ssim
+    >>> rng = np.random.default_rng(0)
+    >>> stack = rng.random((3, 16, 16))
+    >>> m = pairwise_ssim(stack)
+    >>> m.shape, bool(np.allclose(np.diag(m), 1.0)), bool(np.allclose(m, m.T))
+    ((3, 3), True, True)
     """
     s, r = _stack_and_range(images, data_range)
     if min(s.shape[1:]) < _SSIM_MIN_SIDE:
@@ -623,6 +686,16 @@ def pairwise_psnr(images, data_range=None, cap=PSNR_CAP_DB):
     ------
     ValueError
         On a stack that is not ``(k, ny, nx)``, non-finite values or a non-positive range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import pairwise_psnr
+    >>> stack = np.stack([np.zeros((16, 16)), np.full((16, 16), 0.1), np.ones((16, 16))])
+    >>> pairwise_psnr(stack, data_range=1.0).round(1)
+    array([[100. ,  20. ,   0. ],
+           [ 20. , 100. ,   0.9],
+           [  0. ,   0.9, 100. ]])
     """
     from skimage.metrics import peak_signal_noise_ratio
 
@@ -664,6 +737,16 @@ def pairwise_gmsd(images, data_range=None, t=GMSD_T):
     ------
     ValueError
         On a stack that is not ``(k, ny, nx)``, non-finite values or a non-positive range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import pairwise_gmsd
+    >>> rng = np.random.default_rng(0)
+    >>> stack = rng.random((3, 16, 16))
+    >>> m = pairwise_gmsd(stack)
+    >>> m.shape, bool(np.allclose(np.diag(m), 0.0)), bool(np.allclose(m, m.T))
+    ((3, 3), True, True)
     """
     s, r = _stack_and_range(images, data_range)
     m = _gmsd_gradients(s, r)
@@ -695,6 +778,16 @@ def pairwise_mdsi(images, data_range=None):
     ------
     ValueError
         On a stack that is not ``(k, ny, nx)``, non-finite values or a non-positive range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import pairwise_mdsi
+    >>> rng = np.random.default_rng(0)
+    >>> stack = rng.random((3, 16, 16))
+    >>> m = pairwise_mdsi(stack)
+    >>> m.shape, bool(np.allclose(np.diag(m), 0.0)), bool(np.allclose(m, m.T))
+    ((3, 3), True, True)
     """
     s, r = _stack_and_range(images, data_range)
     st = _mdsi_gradient_stats(*_mdsi_gradients(s, r))
@@ -736,6 +829,16 @@ def pairwise(images, metrics=METRICS, data_range=None):
     ------
     ValueError
         On an unknown metric name, or as the pairwise functions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.iqa import pairwise
+    >>> rng = np.random.default_rng(0)
+    >>> stack = rng.random((3, 16, 16))
+    >>> matrices = pairwise(stack, metrics=("ssim", "gmsd"))
+    >>> sorted(matrices), matrices["ssim"].shape
+    (['gmsd', 'ssim'], (3, 3))
     """
     unknown = [m for m in metrics if m not in _PAIRWISE]
     if unknown:

@@ -82,11 +82,11 @@ def simulated_precipitates(seed=0, scan_step=1.0, pixel_size=0.01, noise=True, *
     Examples
     --------
     >>> from stemnmf_hs.data import simulated_precipitates
-    >>> s, truth = simulated_precipitates(seed=1)
+    >>> s, truth = simulated_precipitates(seed=1, scan_shape=(24, 24), pattern_shape=(32, 32))
     >>> s
-    <NMFDiffraction2D, title: Simulated precipitates (Kimoto et al. 2025), dimensions: (36, 36|128, 128)>
+    <NMFDiffraction2D, title: Simulated precipitates (Kimoto et al. 2025), dimensions: (24, 24|32, 32)>
     >>> truth.diffractions.shape, truth.maps.shape
-    ((4, 128, 128), (4, 36, 36))
+    ((4, 32, 32), (4, 24, 24))
     """
     from ..signals._build import scan_signal
 

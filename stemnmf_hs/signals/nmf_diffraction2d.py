@@ -38,6 +38,17 @@ class NMFDiffraction2D(
 
     Data axes: ``(scan_y, scan_x, ky, kx)`` in array order; HyperSpy's navigation axes are the
     scan (e.g. nm) and the signal axes reciprocal space (e.g. Å⁻¹).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspy.api as hs
+    >>> s = hs.signals.Signal2D(np.ones((4, 5, 16, 16), dtype=np.float32))
+    >>> s.set_signal_type("nmf_diffraction")
+    >>> s
+    <NMFDiffraction2D, title: , dimensions: (5, 4|16, 16)>
+    >>> s.as_lazy()
+    <LazyNMFDiffraction2D, title: , dimensions: (5, 4|16, 16)>
     """
 
     _signal_type = "nmf_diffraction"
@@ -112,11 +123,14 @@ class NMFDiffraction2D(
         Examples
         --------
         >>> from stemnmf_hs.data import simulated_precipitates
-        >>> s, truth = simulated_precipitates(seed=0)
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4,
-        ...                 n_restarts=2, max_iter=30, random_state=0, print_info=False)
+        >>> s, truth = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> s.get_decomposition_factors().axes_manager.signal_shape
-        (128, 128)
+        (32, 32)
+        >>> s.get_decomposition_loadings().axes_manager.signal_shape
+        (24, 24)
         """
         parent = hyperspy_decomposition(self)
         bound = inspect.signature(parent).bind(*args, **kwargs)
@@ -140,6 +154,19 @@ class LazyNMFDiffraction2D(LazyDiffraction2D, NMFDiffraction2D):
     restart.  The chunks are processed by the active dask scheduler, so with a
     ``dask.distributed.Client`` they run on its workers.  The same seed gives the same
     components as the in-memory decomposition, up to float32 summation order.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulated_precipitates
+    >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+    >>> lazy = s.as_lazy()
+    >>> lazy
+    <LazyNMFDiffraction2D, title: Simulated precipitates (Kimoto et al. 2025), dimensions: (24, 24|32, 32)>
+    >>> lazy.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+    ...                    max_iter=3, random_state=0, print_info=False,
+    ...                    show_progressbar=False)
+    >>> lazy.learning_results.factors.shape
+    (1024, 3)
     """
 
     _lazy = True
