@@ -66,6 +66,16 @@ def weight_ratio(maps, exclude=None, min_weight=None):
     -----
     Cao et al. 2025, "Overlapping estimation" and Fig. 5: the ratio of the second to the
     first NMF weight marks positions where crystals overlap along the beam.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.overlap import weight_ratio
+    >>> maps = np.array([[[4.0, 4.0]], [[1.0, 4.0]], [[0.0, 0.0]]])
+    >>> weight_ratio(maps)
+    array([[0.25, 1.  ]])
+    >>> weight_ratio(maps, exclude=2)
+    array([[0.25, 1.  ]])
     """
     maps = np.asarray(maps, dtype=np.float64)
     keep = _included(maps.shape[0], exclude)
@@ -103,6 +113,13 @@ def overlap_level(ratio, thresholds=DEFAULT_THRESHOLDS):
     ------
     ValueError
         If the thresholds are empty, not strictly increasing or outside ``(0, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.overlap import overlap_level
+    >>> overlap_level(np.array([0.5, 0.78, 0.93, 1.0]))
+    array([0.  , 0.75, 0.9 , 0.95])
     """
     t = np.asarray(thresholds, dtype=float)
     if t.ndim != 1 or t.size == 0 or (np.diff(t) <= 0).any() or t[0] <= 0 or t[-1] > 1:
@@ -138,6 +155,16 @@ def dominant_component(maps, exclude=None):
     -----
     Cao et al. 2025, "Comparing NMF results with the raw dataset": each pattern is assigned
     to the component with the highest weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.overlap import dominant_component
+    >>> maps = np.array([[[5.0, 1.0]], [[2.0, 3.0]]])
+    >>> dominant_component(maps)
+    array([[0, 1]])
+    >>> dominant_component(maps, exclude=0)
+    array([[1, 1]])
     """
     maps = np.nan_to_num(np.asarray(maps, dtype=np.float64), nan=-np.inf)
     keep = _included(maps.shape[0], exclude)
@@ -165,6 +192,19 @@ def class_means(patterns, labels, n_classes):
         ``(k, n_pixels)`` float mean patterns (zeros for an empty class).
     counts : numpy.ndarray
         ``(k,)`` number of patterns per class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.overlap import class_means
+    >>> patterns = np.array([[1.0, 0.0], [3.0, 2.0], [0.0, 5.0]])
+    >>> means, counts = class_means(patterns, labels=[0, 0, 1], n_classes=3)
+    >>> means
+    array([[2., 1.],
+           [0., 5.],
+           [0., 0.]])
+    >>> counts
+    array([2, 1, 0])
     """
     labels = np.asarray(labels).ravel()
     onehot = (labels[None, :] == np.arange(n_classes)[:, None]).astype(np.float32)
@@ -189,6 +229,15 @@ def representative_diffractions(diffractions, maps):
     numpy.ndarray
         ``(k, *signal_shape)``: each diffraction scaled by the maximum of its map, i.e. the
         component's contribution where it is strongest (Cao et al. 2025).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.overlap import representative_diffractions
+    >>> diffractions = np.ones((2, 3, 3)) / 9
+    >>> maps = np.array([[[9.0, 0.0]], [[0.0, 18.0]]])
+    >>> representative_diffractions(diffractions, maps)[:, 0, 0]
+    array([1., 2.])
     """
     d = np.asarray(diffractions, dtype=np.float64)
     m = np.asarray(maps, dtype=np.float64).reshape(d.shape[0], -1)

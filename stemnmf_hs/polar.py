@@ -199,6 +199,16 @@ class RingBinning:
         -------
         numpy.ndarray
             ``(k, n_rings)`` ring sums, same dtype family as the input.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.polar import RingBinning
+        >>> rings = RingBinning((5, 5), ring_width=1.5)
+        >>> rings.ring_sums(np.ones((1, 25)))
+        array([[ 9., 16.]])
+        >>> rings.counts
+        array([ 9., 16.], dtype=float32)
         """
         patterns = np.asarray(patterns)
         if isinstance(self._onehot, np.ndarray):
@@ -218,6 +228,14 @@ class RingBinning:
         -------
         numpy.ndarray
             ``(k, n_rings)`` ring means.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.polar import RingBinning
+        >>> rings = RingBinning((5, 5), ring_width=1.5)
+        >>> rings.ring_means(2 * np.ones((1, 25)))
+        array([[2., 2.]])
         """
         return self.ring_sums(patterns) / self.counts
 
@@ -233,6 +251,18 @@ class RingBinning:
         -------
         numpy.ndarray
             ``(k, n_features)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.polar import RingBinning
+        >>> rings = RingBinning((3, 3))
+        >>> rings.n_rings
+        2
+        >>> rings.expand(np.array([[10.0, 20.0]])).reshape(3, 3)
+        array([[20., 20., 20.],
+               [20., 10., 20.],
+               [20., 20., 20.]])
         """
         return ring_values[:, self.labels]
 

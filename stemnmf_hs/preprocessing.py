@@ -66,6 +66,16 @@ def check_filter_size(size, scan_shape):
         If ``size`` is not an integer (``bool`` included).
     ValueError
         If ``size`` is not positive and odd, or larger than a side of the scan.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.preprocessing import check_filter_size
+    >>> check_filter_size(3, (10, 12))
+    3
+    >>> check_filter_size(4, (10, 12))
+    Traceback (most recent call last):
+        ...
+    ValueError: size=4 is not a positive odd integer: ...
     """
     if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
         raise TypeError(
@@ -116,6 +126,14 @@ def neighbour_counts(scan_shape, size=3):
     ------
     TypeError, ValueError
         On an invalid ``size`` (see :func:`check_filter_size`).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.preprocessing import neighbour_counts
+    >>> neighbour_counts((3, 4))
+    array([[4, 6, 6, 4],
+           [6, 9, 9, 6],
+           [4, 6, 6, 4]])
     """
     size = check_filter_size(size, scan_shape)
     r = size // 2
