@@ -147,6 +147,16 @@ def find_knee(k_values, loss, sensitivity=1.0, return_method=False):
     ValueError
         On fewer than 3 points, non-finite values, non-integer ``k`` or ``k_values`` not
         strictly increasing.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.model_selection import find_knee
+    >>> k = [1, 2, 3, 4, 5, 6]
+    >>> loss = [10.0, 4.0, 2.0, 1.8, 1.7, 1.65]
+    >>> find_knee(k, loss)
+    3
+    >>> find_knee(k, loss, return_method=True)
+    (3, 'kneed')
     """
     from kneed import KneeLocator
 
@@ -200,6 +210,14 @@ def range_of_interest(knee, k_values, half_width=DEFAULT_HALF_WIDTH):
     ValueError
         If ``half_width`` is negative or not whole, or the knee lies outside the fitted
         range.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.model_selection import range_of_interest
+    >>> range_of_interest(3, range(1, 11), half_width=2)
+    array([1, 2, 3, 4, 5])
+    >>> range_of_interest(9, range(1, 11))
+    array([ 5,  6,  7,  8,  9, 10])
     """
     k = np.sort(np.unique(np.asarray(k_values, dtype=np.int64)))
     if k.ndim != 1 or k.size == 0:
@@ -242,6 +260,15 @@ def iqa_matrices(representatives, data_range=None, metrics=iqa.METRICS):
     ValueError
         On a stack that is not ``(k, ny, nx)``, images under 11 x 11 px (SSIM), non-finite
         values, an all-zero stack or an unknown metric.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import iqa_matrices
+    >>> rng = np.random.default_rng(0)
+    >>> mats = iqa_matrices(rng.random((3, 16, 16)), metrics=("ssim", "gmsd"))
+    >>> mats["ssim"].shape, mats["gmsd"].diagonal()
+    ((3, 3), array([0., 0., 0.]))
     """
     return iqa.pairwise(representatives, metrics=metrics, data_range=data_range)
 
@@ -277,6 +304,18 @@ def duplicate_pairs(matrices, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
     ------
     ValueError
         If a needed matrix is missing or not square, or both thresholds are ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import duplicate_pairs
+    >>> ssim = np.array([[1.0, 0.95, 0.2], [0.95, 1.0, 0.3], [0.2, 0.3, 1.0]])
+    >>> gmsd = np.array([[0.0, 0.10, 0.20], [0.10, 0.0, 0.03], [0.20, 0.03, 0.0]])
+    >>> duplicate_pairs({"ssim": ssim, "gmsd": gmsd})
+    array([[0, 1],
+           [1, 2]])
+    >>> duplicate_pairs({"ssim": ssim, "gmsd": gmsd}, ssim_threshold=None)
+    array([[1, 2]])
     """
     flags = _duplicate_mask(matrices, ssim_threshold, gmsd_threshold)
     i, j = np.nonzero(np.triu(flags, 1))
@@ -418,6 +457,23 @@ def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
     ValueError
         On empty or unsorted ``k_values``, a ``k`` missing from ``iqa_by_k``, matrices of the
         wrong size, an unknown rule or both thresholds ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import suggest_k
+    >>> def matrices(k, duplicate):
+    ...     gmsd = np.full((k, k), 0.2)
+    ...     np.fill_diagonal(gmsd, 0.0)
+    ...     if duplicate:
+    ...         gmsd[0, 1] = gmsd[1, 0] = 0.01
+    ...     return {"ssim": np.eye(k), "gmsd": gmsd}
+    >>> iqa_by_k = {2: matrices(2, False), 3: matrices(3, False), 4: matrices(4, True)}
+    >>> res = suggest_k([2, 3, 4], iqa_by_k)
+    >>> res["suggested_k"], res["distinct"].tolist()
+    (3, [True, True, False])
+    >>> res["reason"]
+    'k = 4 has duplicate components: the first fit that adds no new diffraction; ...'
     """
     if rule not in _RULES:
         raise ValueError(f"rule must be one of {_RULES}; got {rule!r}.")
@@ -531,6 +587,18 @@ class KSelection:
         ``k -> {metric -> (k, k) matrix}`` for every ``k`` of the range.
     criteria : dict
         Per-``k`` ``(m,)`` arrays of :func:`suggest_k` (:data:`CRITERIA`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import select_k
+    >>> rng = np.random.default_rng(0)
+    >>> reps = {k: rng.random((k, 16, 16)) for k in range(1, 5)}
+    >>> sel = select_k(range(1, 5), [9.0, 3.0, 2.5, 2.4], reps, half_width=1)
+    >>> type(sel).__name__, sel.knee, sel.roi_k_values.tolist()
+    ('KSelection', 2, [1, 2, 3])
+    >>> sorted(sel.iqa[2])
+    ['gmsd', 'mdsi', 'psnr', 'ssim']
     """
 
     suggested_k: int
@@ -549,7 +617,17 @@ class KSelection:
 
     @property
     def range_of_interest(self):
-        """``(k_min, k_max)`` of the range of interest."""
+        """``(k_min, k_max)`` of the range of interest.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.model_selection import select_k
+        >>> rng = np.random.default_rng(0)
+        >>> reps = {k: rng.random((k, 16, 16)) for k in range(1, 5)}
+        >>> select_k(range(1, 5), [9.0, 3.0, 2.5, 2.4], reps, half_width=1).range_of_interest
+        (1, 3)
+        """
         return int(self.roi_k_values[0]), int(self.roi_k_values[-1])
 
 
