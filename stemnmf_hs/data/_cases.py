@@ -81,6 +81,21 @@ class ValidationCase:
         Index of the amorphous matrix among the true components.
     info : dict
         Builder-specific facts (e.g. the fit residual of the multislice truth).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.data import ValidationCase
+    >>> counts = np.ones((3, 2, 4, 4), np.float32)
+    >>> mask = np.zeros((4, 4), bool)
+    >>> mask[2, 2] = True
+    >>> case = ValidationCase("tiny", counts, np.full((1, 4, 4), 1 / 16, np.float32),
+    ...                       np.full((1, 3, 2), 16.0, np.float32), mask, (2.0, 2.0), 1.0, 2.0,
+    ...                       16.0, counts, ("amorphous",))
+    >>> case.n_components, case.navigation_shape, case.signal_shape
+    (1, (3, 2), (4, 4))
+    >>> case.X.shape
+    (6, 15)
     """
 
     name: str
@@ -99,22 +114,78 @@ class ValidationCase:
 
     @property
     def n_components(self):
-        """Number of true components ``k``."""
+        """Number of true components ``k``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import ValidationCase
+        >>> counts = np.ones((3, 2, 4, 4), np.float32)
+        >>> mask = np.zeros((4, 4), bool)
+        >>> mask[2, 2] = True
+        >>> case = ValidationCase("tiny", counts, np.full((1, 4, 4), 1 / 16, np.float32),
+        ...                       np.full((1, 3, 2), 16.0, np.float32), mask, (2.0, 2.0), 1.0, 2.0,
+        ...                       16.0, counts, ("amorphous",))
+        >>> case.n_components
+        1
+        """
         return len(self.diffractions)
 
     @property
     def navigation_shape(self):
-        """``(ny, nx)`` scan shape."""
+        """``(ny, nx)`` scan shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import ValidationCase
+        >>> counts = np.ones((3, 2, 4, 4), np.float32)
+        >>> mask = np.zeros((4, 4), bool)
+        >>> mask[2, 2] = True
+        >>> case = ValidationCase("tiny", counts, np.full((1, 4, 4), 1 / 16, np.float32),
+        ...                       np.full((1, 3, 2), 16.0, np.float32), mask, (2.0, 2.0), 1.0, 2.0,
+        ...                       16.0, counts, ("amorphous",))
+        >>> case.navigation_shape
+        (3, 2)
+        """
         return tuple(self.data.shape[:2])
 
     @property
     def signal_shape(self):
-        """``(qy, qx)`` pattern shape."""
+        """``(qy, qx)`` pattern shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import ValidationCase
+        >>> counts = np.ones((3, 2, 4, 4), np.float32)
+        >>> mask = np.zeros((4, 4), bool)
+        >>> mask[2, 2] = True
+        >>> case = ValidationCase("tiny", counts, np.full((1, 4, 4), 1 / 16, np.float32),
+        ...                       np.full((1, 3, 2), 16.0, np.float32), mask, (2.0, 2.0), 1.0, 2.0,
+        ...                       16.0, counts, ("amorphous",))
+        >>> case.signal_shape
+        (4, 4)
+        """
         return tuple(self.data.shape[2:])
 
     @property
     def X(self):
-        """``(n_positions, n_unmasked_pixels)`` float32 counts, the estimator's input."""
+        """``(n_positions, n_unmasked_pixels)`` float32 counts, the estimator's input.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import ValidationCase
+        >>> counts = np.ones((3, 2, 4, 4), np.float32)
+        >>> mask = np.zeros((4, 4), bool)
+        >>> mask[2, 2] = True
+        >>> case = ValidationCase("tiny", counts, np.full((1, 4, 4), 1 / 16, np.float32),
+        ...                       np.full((1, 3, 2), 16.0, np.float32), mask, (2.0, 2.0), 1.0, 2.0,
+        ...                       16.0, counts, ("amorphous",))
+        >>> case.X.shape, case.X.dtype
+        ((6, 15), dtype('float32'))
+        """
         n = self.data.shape[0] * self.data.shape[1]
         return np.ascontiguousarray(self.data.reshape(n, -1)[:, ~self.signal_mask.ravel()])
 
@@ -126,6 +197,22 @@ class ValidationCase:
         dict
             ``signal_shape``, ``navigation_shape``, ``signal_mask``, ``center``,
             ``probe_fwhm``, ``scan_step`` (nm).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import ValidationCase
+        >>> counts = np.ones((3, 2, 4, 4), np.float32)
+        >>> mask = np.zeros((4, 4), bool)
+        >>> mask[2, 2] = True
+        >>> case = ValidationCase("tiny", counts, np.full((1, 4, 4), 1 / 16, np.float32),
+        ...                       np.full((1, 3, 2), 16.0, np.float32), mask, (2.0, 2.0), 1.0, 2.0,
+        ...                       16.0, counts, ("amorphous",))
+        >>> geometry = case.estimator_geometry()
+        >>> sorted(geometry)
+        ['center', 'navigation_shape', 'probe_fwhm', 'scan_step', 'signal_mask', 'signal_shape']
+        >>> geometry["signal_shape"], geometry["scan_step"]
+        ((4, 4), 1.0)
         """
         return dict(
             signal_shape=self.signal_shape,
@@ -137,7 +224,22 @@ class ValidationCase:
         )
 
     def unmask(self, factors):
-        """``(k, n_unmasked)`` factors back to ``(k, qy, qx)`` with ``nan`` on the mask."""
+        """``(k, n_unmasked)`` factors back to ``(k, qy, qx)`` with ``nan`` on the mask.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import ValidationCase
+        >>> counts = np.ones((3, 2, 4, 4), np.float32)
+        >>> mask = np.zeros((4, 4), bool)
+        >>> mask[2, 2] = True
+        >>> case = ValidationCase("tiny", counts, np.full((1, 4, 4), 1 / 16, np.float32),
+        ...                       np.full((1, 3, 2), 16.0, np.float32), mask, (2.0, 2.0), 1.0, 2.0,
+        ...                       16.0, counts, ("amorphous",))
+        >>> full = case.unmask(np.ones((1, 15)))
+        >>> full.shape, int(np.isnan(full).sum())
+        ((1, 4, 4), 1)
+        """
         factors = np.asarray(factors)
         out = np.full((len(factors),) + self.signal_shape, np.nan, dtype=np.float64)
         out[:, ~self.signal_mask] = factors
@@ -154,6 +256,13 @@ def default_realdata_dir():
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from stemnmf_hs.data._cases import default_realdata_dir
+    >>> isinstance(default_realdata_dir(), Path)
+    True
     """
     env = os.environ.get("STEMNMF_HS_REALDATA")
     if env:
@@ -319,6 +428,20 @@ def abtem_case(dose=1e5, realdata_dir=None, seed=0, mask_radius=2.5):
         Without the truth file.
     ValueError
         On a non-positive dose.
+
+    Examples
+    --------
+    The file lives in ``shared/realdata`` (:func:`default_realdata_dir`), so the build is not
+    run here:
+
+    >>> from stemnmf_hs.data import abtem_case
+    >>> case = abtem_case(dose=1e4)  # doctest: +SKIP
+    >>> case.data.shape, case.n_components  # doctest: +SKIP
+    ((32, 32, 64, 64), 5)
+    >>> abtem_case(dose=1e4, realdata_dir="no/such/folder")
+    Traceback (most recent call last):
+        ...
+    FileNotFoundError: validation data 'abtem_nanoparticles_glass_truth.npz' not found in ...
     """
     dose = _check_dose(dose)
     path = _require(realdata_dir, _ABTEM)
@@ -502,6 +625,20 @@ def real_pattern_case(dose=5e4, realdata_dir=None, seed=0, shape=(64, 64),
         Without one of the three real files.
     ValueError
         On a non-positive dose.
+
+    Examples
+    --------
+    The files live in ``shared/realdata`` (:func:`default_realdata_dir`), so the build is
+    not run here:
+
+    >>> from stemnmf_hs.data import real_pattern_case
+    >>> case = real_pattern_case(dose=5e4)  # doctest: +SKIP
+    >>> case.data.shape, case.labels  # doctest: +SKIP
+    ((32, 32, 64, 64), ('amorphous (Titan)', 'G-phase', 'G-phase +40 deg', 'ASTAR'))
+    >>> real_pattern_case(realdata_dir="no/such/folder")
+    Traceback (most recent call last):
+        ...
+    FileNotFoundError: validation data ... not found in ...
     """
     dose = _check_dose(dose)
     directory = str(default_realdata_dir() if realdata_dir is None else realdata_dir)
@@ -620,6 +757,19 @@ def kinematic_case(dose=1e4, seed=0, crystallinity=(0.09, 0.09, 0.03, 0.01), sha
     ------
     ValueError
         On a non-positive dose or a ``crystallinity`` not of length 4 in ``[0, 1]``.
+
+    Examples
+    --------
+    The first call imports diffsims and orix (a few seconds), so the build is not run here:
+
+    >>> from stemnmf_hs.data import kinematic_case
+    >>> case = kinematic_case(dose=1e4, shape=(32, 32))  # doctest: +SKIP
+    >>> case.data.shape, case.labels[:2]  # doctest: +SKIP
+    ((32, 32, 32, 32), ('amorphous', 'Cu [001] 20 deg'))
+    >>> kinematic_case(dose=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: dose must be a positive number of electrons, got 0.0
     """
     from ._simulate import amorphous_pattern
 
