@@ -45,6 +45,15 @@ class GrainScan:
         ``(ny_scan, nx_scan)`` bool, interiors of single grains (one crystal only).
     center : tuple of float
         ``(cx, cy)`` pattern centre, pixels.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulate_overlapping_grains
+    >>> scan = simulate_overlapping_grains(scan_shape=(20, 30), pattern_shape=(64, 64))
+    >>> type(scan).__name__, scan.diffractions.shape, scan.maps.shape
+    ('GrainScan', (4, 64, 64), (4, 20, 30))
+    >>> scan.rotation_deg, scan.center
+    (35.0, (32.0, 32.0))
     """
 
     data: np.ndarray
@@ -113,6 +122,16 @@ def simulate_overlapping_grains(
         On a scan or pattern too small, a crystallinity outside ``(0, 0.5]``, a rotation that
         is a multiple of 180° (the two orientations would coincide by Friedel symmetry), or a
         non-positive electron dose.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.data import simulate_overlapping_grains
+    >>> scan = simulate_overlapping_grains(scan_shape=(20, 30), pattern_shape=(64, 64), seed=0)
+    >>> scan.data.shape, scan.data.dtype
+    ((20, 30, 64, 64), dtype('float32'))
+    >>> bool(scan.overlap.any()), bool(np.allclose(scan.diffractions.sum(axis=(1, 2)), 1.0))
+    (True, True)
     """
     sy, sx = (int(n) for n in scan_shape)
     py, px = (int(n) for n in pattern_shape)

@@ -30,6 +30,13 @@ class CrystalMixture:
         ``(n_crystals + 1, ny_scan, nx_scan)`` float64 weights in electrons.
     center : tuple of float
         ``(cx, cy)`` pattern centre, pixels.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulate_crystal_mixture
+    >>> mix = simulate_crystal_mixture(scan_shape=(8, 8), pattern_shape=(32, 32), n_crystals=2)
+    >>> type(mix).__name__, mix.diffractions.shape, mix.maps.shape, mix.center
+    ('CrystalMixture', (3, 32, 32), (3, 8, 8), (16.0, 16.0))
     """
 
     data: np.ndarray
@@ -39,12 +46,33 @@ class CrystalMixture:
 
     @property
     def n_components(self):
-        """Number of distinct diffractions (the true ``k``)."""
+        """Number of distinct diffractions (the true ``k``).
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulate_crystal_mixture
+        >>> mix = simulate_crystal_mixture(scan_shape=(8, 8), pattern_shape=(32, 32),
+        ...                                n_crystals=2)
+        >>> mix.n_components
+        3
+        """
         return int(self.diffractions.shape[0])
 
     @property
     def expectation(self):
-        """Noiseless ``(ny_scan, nx_scan, ny_sig, nx_sig)`` expectation of ``data``."""
+        """Noiseless ``(ny_scan, nx_scan, ny_sig, nx_sig)`` expectation of ``data``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import simulate_crystal_mixture
+        >>> mix = simulate_crystal_mixture(scan_shape=(8, 8), pattern_shape=(32, 32), n_crystals=2,
+        ...                                electrons_per_pattern=1e4)
+        >>> mix.expectation.shape
+        (8, 8, 32, 32)
+        >>> bool(np.allclose(mix.expectation.sum(axis=(2, 3)), 1e4))
+        True
+        """
         return np.einsum("kyx,kuv->yxuv", self.maps, self.diffractions)
 
 
@@ -95,6 +123,14 @@ def simulate_crystal_mixture(
     ValueError
         On shapes below the minimum, a negative ``n_crystals``, non-positive electrons or a
         ``max_fraction`` outside ``(0, 1]``.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulate_crystal_mixture
+    >>> mix = simulate_crystal_mixture(scan_shape=(8, 8), pattern_shape=(32, 32), n_crystals=3,
+    ...                                seed=1)
+    >>> mix.data.shape, mix.data.dtype, mix.n_components
+    ((8, 8, 32, 32), dtype('float32'), 4)
     """
     sy, sx = (int(n) for n in scan_shape)
     py, px = (int(n) for n in pattern_shape)

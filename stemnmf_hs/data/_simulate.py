@@ -211,6 +211,15 @@ def amorphous_pattern(
         finite numbers, ``ring_radii`` and ``ring_widths`` differ in length
         or contain negative radii / non-positive widths / non-finite values,
         or ``dtype`` is not floating point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.data import amorphous_pattern
+    >>> img = amorphous_pattern((32, 32), ring_radii=(5.0, 9.0, 13.0),
+    ...                         ring_widths=(1.0, 1.5, 2.0))
+    >>> img.shape, img.dtype, round(float(img.sum()), 4)
+    ((32, 32), dtype('float32'), 1.0)
     """
     ny, nx = _check_shape(shape, "shape")
     cx, cy = _check_center(center, (ny, nx))
@@ -267,6 +276,21 @@ def spot_offsets(g1, g2, max_radius=60.0):
     ValueError
         If ``g1``/``g2`` are not finite ``[x, y]`` pairs, are (nearly)
         collinear, or ``max_radius`` is not a finite number ``> 0``.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data._simulate import spot_offsets
+    >>> offsets, hk = spot_offsets((10.0, 0.0), (0.0, 10.0), max_radius=10.0)
+    >>> offsets
+    array([[-10.,   0.],
+           [  0., -10.],
+           [  0.,  10.],
+           [ 10.,   0.]])
+    >>> hk
+    array([[-1,  0],
+           [ 0, -1],
+           [ 0,  1],
+           [ 1,  0]])
     """
     a = _check_vector(g1, "g1")
     b = _check_vector(g2, "g2")
@@ -337,6 +361,14 @@ def spot_pattern(
         ``max_radius`` or ``dtype`` is invalid (see :func:`spot_offsets`),
         or if no spot falls within ``max_radius`` or the pattern has no
         intensity inside the array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.data import spot_pattern
+    >>> img = spot_pattern((32, 32), g1=(8.0, 0.0), g2=(0.0, 8.0), max_radius=12.0)
+    >>> img.shape, round(float(img.sum()), 4)
+    ((32, 32), 1.0)
     """
     ny, nx = _check_shape(shape, "shape")
     cx, cy = _check_center(center, (ny, nx))
@@ -400,6 +432,15 @@ class SimulatedScan:
         ``N``, expected electrons per diffraction pattern.
     noise : bool
         Whether ``data`` is Poisson-sampled.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulate_precipitates
+    >>> truth = simulate_precipitates(scan_shape=(24, 24), pattern_shape=(32, 32), seed=0)
+    >>> type(truth).__name__, truth.diffractions.shape, truth.maps.shape
+    ('SimulatedScan', (4, 32, 32), (4, 24, 24))
+    >>> truth.crystallinity, truth.center
+    ((0.09, 0.03, 0.01), (16.0, 16.0))
     """
 
     data: np.ndarray
@@ -414,7 +455,18 @@ class SimulatedScan:
 
     @property
     def expectation(self):
-        """Noiseless ``(ny_scan, nx_scan, ny_sig, nx_sig)`` expectation of ``data``."""
+        """Noiseless ``(ny_scan, nx_scan, ny_sig, nx_sig)`` expectation of ``data``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.data import simulate_precipitates
+        >>> truth = simulate_precipitates(scan_shape=(24, 24), pattern_shape=(32, 32), noise=False)
+        >>> truth.expectation.shape
+        (24, 24, 32, 32)
+        >>> bool(np.allclose(truth.expectation, truth.data, rtol=1e-5))
+        True
+        """
         return np.einsum("kyx,kuv->yxuv", self.maps, self.diffractions)
 
 
@@ -515,6 +567,15 @@ def simulate_precipitates(
         three finite values in ``[0, 1]``, ``area_size`` not an integer
         ``>= 3``, a scan too small for 3 x 3 areas of ``area_size``, or a
         non-floating ``dtype``.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulate_precipitates
+    >>> truth = simulate_precipitates(scan_shape=(24, 24), pattern_shape=(32, 32), seed=0)
+    >>> truth.data.shape, truth.data.dtype
+    ((24, 24, 32, 32), dtype('float32'))
+    >>> int(truth.area_labels.max()), truth.electrons_per_pattern
+    (9, 10000.0)
     """
     nys, nxs = _check_shape(scan_shape, "scan_shape")
     nyp, nxp = _check_shape(pattern_shape, "pattern_shape")
