@@ -62,6 +62,18 @@ class ComponentPlotMixin:
         ------
         ValueError
             Without a decomposition.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> fig = s.plot_components()
+        >>> len(fig.axes) >= 8
+        True
+        >>> plt.close(fig)
         """
         factors, maps, _ = source_arrays(self, source)
         if n_components is not None:
@@ -105,6 +117,18 @@ class ComponentPlotMixin:
         ------
         ValueError
             If the signal holds no constrained-NMF history.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> fig = s.plot_convergence(label="HALS, 5 iterations")
+        >>> len(fig.axes)
+        3
+        >>> plt.close(fig)
         """
         history, default_label = fit_history(self)
         return plotting.convergence_figure(
@@ -135,6 +159,18 @@ class ComponentPlotMixin:
         ------
         ValueError
             As :meth:`get_component_similarity`.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> fig = s.plot_component_similarity(metric="cosine")
+        >>> fig.axes[0].get_title()
+        'cosine similarity, eq. 9'
+        >>> plt.close(fig)
         """
         sim = self.get_component_similarity(metric=metric, center=center,
                                             n_azimuthal=n_azimuthal, source=source).data
@@ -189,6 +225,18 @@ class ComponentPlotMixin:
             If ``interactive=True`` and ipywidgets is not installed.
         ValueError
             As :meth:`get_overlap_map`.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> fig = s.plot_overlap_map(exclude=0, interactive=False)
+        >>> type(fig).__name__
+        'Figure'
+        >>> plt.close(fig)
         """
         t = [float(v) for v in thresholds]
         overlap.overlap_level(np.zeros(1), t)  # validates the thresholds
@@ -225,6 +273,18 @@ class ComponentPlotMixin:
         ------
         ValueError
             As :meth:`get_component_map`.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> fig = s.plot_component_map(scalebar=False)
+        >>> type(fig).__name__
+        'Figure'
+        >>> plt.close(fig)
         """
         labels = self.get_component_map(exclude=exclude, source=source).data
         k = source_arrays(self, source)[1].shape[0]
@@ -257,6 +317,18 @@ class ComponentPlotMixin:
         ------
         ValueError
             Without a decomposition.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> fig = s.plot_component_mean_patterns()
+        >>> type(fig).__name__
+        'Figure'
+        >>> plt.close(fig)
         """
         means, reps = self.get_component_mean_patterns(exclude=exclude, source=source)
         labels = self.get_component_map(exclude=exclude, source=source).data
@@ -298,6 +370,18 @@ class ComponentPlotMixin:
         ------
         ValueError
             On an unknown navigator name, or as the map methods.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> fig = s.plot_scan(navigator="weight_ratio")
+        >>> type(fig).__name__
+        'Figure'
+        >>> plt.close("all")
         """
         nav_kwds = dict(kwargs.pop("navigator_kwds", {}) or {})
         if isinstance(navigator, str):
