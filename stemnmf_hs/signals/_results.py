@@ -38,6 +38,18 @@ class ClusterResult:
         ``(k, k)`` similarity the clustering used.
     rotation : numpy.ndarray or None
         ``(k, k)`` rotations in degrees (``None`` for the cosine metric).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulated_precipitates
+    >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+    ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+    >>> result = s.cluster_components(n_clusters=2, metric="cosine")
+    >>> result.labels.shape, result.linkage.shape, result.similarity.shape
+    ((4,), (3, 4), (4, 4))
+    >>> result.factors.axes_manager.signal_shape, result.loadings.axes_manager.signal_shape
+    ((32, 32), (24, 24))
     """
 
     labels: np.ndarray
@@ -49,7 +61,17 @@ class ClusterResult:
 
     @property
     def n_clusters(self):
-        """Number of clusters."""
+        """Number of clusters.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.cluster_components(n_clusters=2, metric="cosine").n_clusters
+        2
+        """
         return int(self.labels.max()) + 1
 
     def plot_dendrogram(self, ax=None, gamma=0.3):
@@ -72,6 +94,18 @@ class ClusterResult:
         -------
         matplotlib.figure.Figure
             The figure holding ``ax``.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> import matplotlib.pyplot as plt
+        >>> fig = s.cluster_components(n_clusters=2, metric="cosine").plot_dendrogram()
+        >>> type(fig).__name__
+        'Figure'
+        >>> plt.close(fig)
         """
         return plotting.dendrogram_figure(
             self.linkage, self.labels, self.factors.data,
@@ -92,6 +126,18 @@ class ClusterResult:
         matplotlib.figure.Figure
             Two rows: the rotation-corrected averaged diffractions (reciprocal axes) over the
             summed maps (scan axes) of every cluster, each with a scale bar.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> import matplotlib.pyplot as plt
+        >>> fig = s.cluster_components(n_clusters=2, metric="cosine").plot()
+        >>> fig.get_suptitle()
+        '2 clusters of 4 components'
+        >>> plt.close(fig)
         """
         return plotting.component_grid(
             np.asarray(self.factors.data, dtype=float),
@@ -179,6 +225,20 @@ class NumberOfComponentsEstimate:
     ValueError
         From the model-selection functions: too few or unsorted ``k``, non-finite loss,
         representatives missing for a ``k`` of the range or of the wrong shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.signals import NumberOfComponentsEstimate
+    >>> rng = np.random.default_rng(0)
+    >>> reps = {k: rng.random((k, 16, 16)) for k in range(1, 5)}
+    >>> est = NumberOfComponentsEstimate(range(1, 5), [9.0, 3.0, 2.5, 2.4], reps, half_width=1)
+    >>> est.knee, est.range_of_interest, est.suggested_k
+    (2, (1, 3), 3)
+    >>> est.loss
+    <Signal1D, title: K-component loss, dimensions: (|4)>
+    >>> est.iqa[2]["ssim"]
+    <Signal2D, title: SSIM (k=2), dimensions: (|2, 2)>
     """
 
     def __init__(self, k_values, loss, representatives, *,
@@ -233,6 +293,20 @@ class NumberOfComponentsEstimate:
         str
             One line per ``k`` of the range: distinct or not, number of duplicate pairs and
             the off-diagonal extremes of the four metrics.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.signals import NumberOfComponentsEstimate
+        >>> rng = np.random.default_rng(0)
+        >>> reps = {k: rng.random((k, 16, 16)) for k in range(1, 5)}
+        >>> est = NumberOfComponentsEstimate(range(1, 5), [9.0, 3.0, 2.5, 2.4], reps, half_width=1)
+        >>> print(est.summary())
+          k distinct lowers  dup  max SSIM  min GMSD  max PSNR  min MDSI
+          1     True   True    0       nan       nan       nan       nan
+          2     True   True    0     0.052     0.168      7.99     0.433
+          3     True   True    0     0.222     0.152      8.15     0.423 <
+        every k of the range up to 3 has mutually distinct components and lowers the loss; ...
         """
         head = (f"{'k':>3} {'distinct':>8} {'lowers':>6} {'dup':>4} {'max SSIM':>9} "
                 f"{'min GMSD':>9} "
@@ -276,6 +350,19 @@ class NumberOfComponentsEstimate:
         ------
         ValueError
             If ``k`` is not a fit of the range of interest.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.signals import NumberOfComponentsEstimate
+        >>> rng = np.random.default_rng(0)
+        >>> reps = {k: rng.random((k, 16, 16)) for k in range(1, 5)}
+        >>> est = NumberOfComponentsEstimate(range(1, 5), [9.0, 3.0, 2.5, 2.4], reps, half_width=1)
+        >>> import matplotlib.pyplot as plt
+        >>> fig = est.plot(k=2)
+        >>> type(fig).__name__
+        'Figure'
+        >>> plt.close(fig)
         """
         k = self.suggested_k if k is None else int(k)
         if k not in self.iqa_arrays:
