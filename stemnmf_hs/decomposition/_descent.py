@@ -38,7 +38,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["ScanBlur", "azimuthal_variation", "fit_hals", "remove_shared_rings"]
+__all__ = ["ScanBlur", "azimuthal_variation", "fit_hals", "product_change",
+           "remove_shared_rings"]
 
 _EPS = np.finfo(np.float32).eps
 
@@ -155,7 +156,7 @@ def azimuthal_variation(D, labels):
     >>> import numpy as np
     >>> labels = np.array([0, 0, 1, 1])
     >>> azimuthal_variation(np.array([[1., 1., 2., 2.], [2., 0., 0., 4.]]), labels).round(2)
-    array([0.  , 1.08])
+    array([0., 1.])
     """
     D = np.asarray(D, np.float64)
     labels = np.asarray(labels)
@@ -478,3 +479,36 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
     s = D.sum(axis=1)
     s = np.where(s > 0, s, 1.0)
     return (D / s[:, None]).astype(np.float32), (M * s).astype(np.float32), moved
+
+
+def product_change(old, new):
+    """Relative change ``||M2 D2 - M1 D1||_F / ||M1 D1||_F`` without forming the products.
+
+    From the ``k x k`` Gram matrices: ``||A - B||^2 = <A, A> - 2 <A, B> + <B, B>`` with
+    ``<M1 D1, M2 D2> = tr((M1^T M2)(D2 D1^T))``, so memory stays ``O((N + F) k)``.
+
+    Parameters
+    ----------
+    old, new : tuple of numpy.ndarray
+        ``(maps (N, k), diffractions (k, F))`` each.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M, D = np.eye(2), np.array([[1., 0.], [0., 2.]])
+    >>> round(product_change((M, D), (M, 2 * D)), 6)
+    1.0
+    """
+    (M1, D1), (M2, D2) = [(np.asarray(m, np.float64), np.asarray(d, np.float64))
+                          for m, d in (old, new)]
+
+    def inner(Ma, Da, Mb, Db):
+        return float(np.einsum("ij,ji->", Ma.T @ Mb, Db @ Da.T))
+
+    a = inner(M1, D1, M1, D1)
+    diff = a - 2.0 * inner(M1, D1, M2, D2) + inner(M2, D2, M2, D2)
+    return float(np.sqrt(max(diff, 0.0) / max(a, 1e-300)))

@@ -34,7 +34,13 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 
 from ._constraints import make_diffraction_projection, make_map_projection
 from ._operators import DataOperator, as_operator, is_dask, sketch_rank
-from ._descent import ScanBlur, azimuthal_variation, fit_hals, remove_shared_rings
+from ._descent import (
+    ScanBlur,
+    azimuthal_variation,
+    fit_hals,
+    product_change,
+    remove_shared_rings,
+)
 from ._operators import sketch
 from ._solver import fit_batched, lap, nnls_maps, progress
 
@@ -538,11 +544,9 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 ringlike = np.zeros(k, bool)
                 ringlike[np.argmin(azimuthal_variation(components, binning.labels))] = True
             if ringlike.any():
-                before = maps @ components
+                old = (maps, components)
                 components, maps, _ = remove_shared_rings(components, maps, ringlike)
-                self.uniqueness_change_ = float(
-                    np.linalg.norm(maps @ components - before)
-                    / max(np.linalg.norm(before), _EPS))
+                self.uniqueness_change_ = product_change(old, (maps, components))
             t0 = lap(timings, "polish", t0)
         # Step 9 of the paper: sort by the L2 norm of the maps.
         order = np.argsort(-np.linalg.norm(maps.astype(np.float64), axis=0), kind="stable")
