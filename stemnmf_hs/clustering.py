@@ -73,6 +73,12 @@ def default_distance_threshold(metric):
     ------
     ValueError
         On an unknown metric.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.clustering import default_distance_threshold
+    >>> default_distance_threshold("polar"), default_distance_threshold("spectrum")
+    (0.1, 0.38)
     """
     try:
         return _DEFAULT_THRESHOLDS[metric]
@@ -133,6 +139,19 @@ def cluster_components(similarity, n_clusters=None, distance_threshold=None, met
         ``n_clusters`` and ``distance_threshold`` are given, ``n_clusters`` is not an integer
         in ``[1, k]``, ``distance_threshold`` is not a finite number ``>= 0``, or ``method``
         is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.clustering import cluster_components
+    >>> similarity = np.array([[1.0, 0.95, 0.1], [0.95, 1.0, 0.2], [0.1, 0.2, 1.0]])
+    >>> labels, linkage = cluster_components(similarity, n_clusters=2)
+    >>> labels
+    array([0, 0, 1])
+    >>> linkage.shape
+    (2, 4)
+    >>> cluster_components(similarity, distance_threshold=0.1)[0]
+    array([0, 0, 1])
     """
     sim = np.asarray(similarity, dtype=np.float64)
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
@@ -246,6 +265,19 @@ def merge_components(
     Kimoto et al. 2025, Fig. 9c, d ("integrated factorized diffractions after rotation
     correction").  Diffractions are averaged, not summed, so a cluster of unit-normalized
     components stays normalized-like; the intensity scale lives in the summed maps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.clustering import merge_components
+    >>> diffractions = np.ones((3, 8, 8))
+    >>> maps = np.ones((3, 4, 4))
+    >>> merged, summed = merge_components(diffractions, maps, labels=[0, 0, 1],
+    ...                                   rotation=np.zeros((3, 3)))
+    >>> merged.shape, summed.shape
+    ((2, 8, 8), (2, 4, 4))
+    >>> summed[:, 0, 0]
+    array([2., 1.])
     """
     stack = _as_stack(diffractions, signal_shape, signal_mask)
     k = stack.shape[0]
