@@ -88,6 +88,18 @@ class ComponentAnalysisMixin:
         ------
         ValueError
             Without a decomposition, or on an unknown metric.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> sim = s.get_component_similarity(metric="cosine")
+        >>> sim
+        <Signal2D, title: Component similarity (cosine), dimensions: (|4, 4)>
+        >>> sim.data.diagonal().round(3)
+        array([1., 1., 1., 1.])
         """
         sim, _ = self._similarity_arrays(metric, center, n_azimuthal, source)
         return component_matrix(sim, f"Component similarity ({metric})", "")
@@ -115,6 +127,16 @@ class ComponentAnalysisMixin:
         ------
         ValueError
             Without a decomposition.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> rot = s.get_component_rotation(n_azimuthal=90)
+        >>> rot.data.shape, float(abs(rot.data + rot.data.T).max()) < 1e-6
+        ((4, 4), True)
         """
         _, rot = self._similarity_arrays("polar", center, n_azimuthal, source)
         return component_matrix(rot, "Component rotation", "degree")
@@ -183,6 +205,18 @@ class ComponentAnalysisMixin:
         ValueError
             Without a decomposition, with fewer than two components, or on invalid clustering
             parameters.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> result = s.cluster_components(n_clusters=2, metric="cosine")
+        >>> result.n_clusters, result.labels.shape
+        (2, (4,))
+        >>> result.factors
+        <Signal2D, title: Cluster diffractions of Simulated precipitates (Kimoto et al. 2025), dimensions: (2|32, 32)>
         """
         if n_clusters is None and distance_threshold is None:
             distance_threshold = clustering.default_distance_threshold(metric)
@@ -234,6 +268,16 @@ class ComponentAnalysisMixin:
         ------
         ValueError
             Without a decomposition, or if fewer than two components remain.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> ratio = s.get_weight_ratio_map(exclude=0)
+        >>> ratio.axes_manager.signal_shape, bool(((ratio.data >= 0) & (ratio.data <= 1)).all())
+        ((24, 24), True)
         """
         _, maps, _ = source_arrays(self, source)
         ratio = overlap.weight_ratio(maps, exclude=exclude, min_weight=min_weight)
@@ -259,6 +303,18 @@ class ComponentAnalysisMixin:
         ------
         ValueError
             On invalid thresholds, or as :meth:`get_weight_ratio_map`.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> levels = s.get_overlap_map(exclude=0)
+        >>> levels.axes_manager.signal_shape
+        (24, 24)
+        >>> set(levels.data.ravel().tolist()) <= {0.0, 0.75, 0.8, 0.85, 0.9, 0.95}
+        True
         """
         ratio = self.get_weight_ratio_map(exclude=exclude, min_weight=min_weight,
                                           source=source).data
@@ -285,6 +341,16 @@ class ComponentAnalysisMixin:
         ------
         ValueError
             Without a decomposition, or if ``exclude`` leaves nothing.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> labels = s.get_component_map()
+        >>> labels.axes_manager.signal_shape, int(labels.data.max()) < 4
+        ((24, 24), True)
         """
         _, maps, _ = source_arrays(self, source)
         labels = overlap.dominant_component(maps, exclude=exclude)
@@ -311,6 +377,18 @@ class ComponentAnalysisMixin:
         ------
         ValueError
             Without a decomposition.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.data import simulated_precipitates
+        >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
+        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> means, representatives = s.get_component_mean_patterns()
+        >>> means.axes_manager.navigation_shape, means.axes_manager.signal_shape
+        ((4,), (32, 32))
+        >>> representatives.data.shape
+        (4, 32, 32)
         """
         factors, maps, _ = source_arrays(self, source)
         labels = overlap.dominant_component(maps, exclude=exclude).ravel()
