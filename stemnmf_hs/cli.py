@@ -138,6 +138,16 @@ def build_parser():
     argparse.ArgumentParser
         Parser whose ``error`` raises instead of exiting, so that :func:`main` prints a single
         error line and returns exit code 2.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.cli import build_parser
+    >>> parser = build_parser()
+    >>> parser.prog
+    'stemnmf'
+    >>> args = parser.parse_args(["scan.hspy", "-k", "4"])
+    >>> args.file, args.components, args.solver
+    ('scan.hspy', 4, 'hals')
     """
     p = _Parser(
         prog=PROG,
@@ -734,6 +744,12 @@ def main(argv=None):
     -------
     int
         Exit code: 0 success, 1 runtime error, 2 usage error, 130 interrupted.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.cli import main
+    >>> main(["scan.hspy", "--no-such-option"])
+    2
     """
     parser = build_parser()
     try:
