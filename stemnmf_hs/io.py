@@ -29,7 +29,19 @@ _HEADER_OF = {".hdr": ".mib"}
 
 
 class ScanError(ValueError):
-    """A file or signal that is not a usable 4D-STEM scan; the message says why and what to do."""
+    """A file or signal that is not a usable 4D-STEM scan; the message says why and what to do.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.io import ScanError, load_scan
+    >>> issubclass(ScanError, ValueError)
+    True
+    >>> try:
+    ...     load_scan("no_such_scan.hspy")
+    ... except (ScanError, OSError) as err:
+    ...     print(type(err).__name__)
+    ScanError
+    """
 
 
 def shape_text(signal):
