@@ -20,7 +20,8 @@ order).  Private HyperSpy names used, for want of a public one:
 
 * ``LazySignal.decomposition`` / ``BaseSignal.decomposition`` reached through the classes
   (HyperSpy's own method, which the subclass overrides);
-* ``learning_results._object`` (where HyperSpy keeps the fitted estimator);
+* ``learning_results._object`` (where HyperSpy keeps the fitted estimator): removed, since
+  HDF5/zarr cannot store it; the parameters are kept in ``metadata.Signal.ConstrainedNMF``;
 * ``signal._lazy``, ``signal._deepcopy_with_new_data`` (a copy sharing everything but the
   data) and ``signal._plot`` (to close a previous plot, :func:`close_plot`).
 
@@ -54,6 +55,7 @@ __all__ = [
     "data_units",
     "decomposition_arrays",
     "default_progressbar",
+    "estimator_parameters",
     "expand_rows",
     "fit_center",
     "fit_history",
@@ -126,6 +128,7 @@ def constrained_decomposition(signal, parent, opts):
     )
     lr = work.learning_results
     lr.decomposition_algorithm = ALGORITHM
+    lr.__dict__.pop("_object", None)
     signal.learning_results.__dict__.update(lr.__dict__)
     _record_fit(signal, estimator)
     return estimator if return_info else None
@@ -150,7 +153,7 @@ def _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, 
     lr.explained_variance = lr.explained_variance_ratio = None
     lr.number_significant_components = None
     lr.centre = lr.mean = lr.unmixing_matrix = lr.bss_algorithm = None
-    lr._object = estimator
+    lr.__dict__.pop("_object", None)
     lr.signal_mask = sig_mask
     lr.navigation_mask = nav_mask
     if sig_mask is not None:
@@ -498,16 +501,36 @@ def _working_copy(signal, clip_negative):
     return signal._deepcopy_with_new_data(data)
 
 
-def _record_fit(signal, estimator):
-    """Store the fit's convergence and parameters in the signal's metadata (saved with it)."""
+def estimator_parameters(estimator):
+    """The estimator's parameters in a form HDF5 and zarr store: plain values, no arrays.
+
+    What ``s.save()`` keeps of a constrained-NMF fit instead of the estimator object (which
+    neither format can hold), as HyperSpy keeps its own decomposition parameters as plain
+    values of ``learning_results``.  ``None`` reads ``"None"``; tuples stay tuples; the masks
+    and a user ``map_kernel`` (arrays, saved elsewhere) are left out.  ``ConstrainedNMF(
+    **{k: (None if v == "None" else v) for k, v in params.items()})`` rebuilds the estimator.
+
+    Returns
+    -------
+    dict
+    """
     params = {
         k: v
         for k, v in estimator.get_params().items()
         if k not in ("signal_mask", "navigation_mask", "map_kernel")
         and (v is None or isinstance(v, (int, float, str, bool, tuple)))
     }
-    params = {k: ("None" if v is None else v) for k, v in params.items()}
-    signal.metadata.set_item("Signal.ConstrainedNMF.parameters", params)
+    return {k: ("None" if v is None else v) for k, v in params.items()}
+
+
+def _record_fit(signal, estimator):
+    """Store the fit's convergence and parameters in the signal's metadata (saved with it).
+
+    The parameters (:func:`estimator_parameters`) go to ``metadata.Signal.ConstrainedNMF``;
+    the estimator object itself is not kept on ``learning_results`` (HDF5/zarr cannot store
+    it: saving printed an ``ERROR`` traceback).
+    """
+    signal.metadata.set_item("Signal.ConstrainedNMF.parameters", estimator_parameters(estimator))
     hist = estimator.history_
     signal.metadata.set_item("Signal.ConstrainedNMF.n_iter", int(estimator.n_iter_))
     signal.metadata.set_item(
