@@ -33,7 +33,15 @@ __all__ = ["ComponentAnalysisMixin", "NumberOfComponentsMixin"]
 
 
 class ComponentAnalysisMixin:
-    """Analysis of the components of a decomposed 4D-STEM scan (see module docstring)."""
+    """Analysis of the components of a decomposed 4D-STEM scan (see module docstring).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.signals import NMFDiffraction2D
+    >>> from stemnmf_hs.signals._analysis import ComponentAnalysisMixin
+    >>> issubclass(NMFDiffraction2D, ComponentAnalysisMixin)
+    True
+    """
 
     # ------------------------------------------------------------------ similarity
     def _similarity_arrays(self, metric, center, n_azimuthal, source):
@@ -407,7 +415,15 @@ class ComponentAnalysisMixin:
 
 
 class NumberOfComponentsMixin:
-    """Adds :meth:`estimate_number_of_components` to the ``nmf_diffraction`` signals."""
+    """Adds :meth:`estimate_number_of_components` to the ``nmf_diffraction`` signals.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.signals import NMFDiffraction2D
+    >>> from stemnmf_hs.signals._analysis import NumberOfComponentsMixin
+    >>> issubclass(NMFDiffraction2D, NumberOfComponentsMixin)
+    True
+    """
 
     def estimate_number_of_components(
         self,

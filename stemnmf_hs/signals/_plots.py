@@ -22,7 +22,15 @@ __all__ = ["ComponentPlotMixin"]
 
 
 class ComponentPlotMixin:
-    """Figures of the components of a decomposed 4D-STEM scan (see module docstring)."""
+    """Figures of the components of a decomposed 4D-STEM scan (see module docstring).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.signals import NMFDiffraction2D
+    >>> from stemnmf_hs.signals._plots import ComponentPlotMixin
+    >>> issubclass(NMFDiffraction2D, ComponentPlotMixin)
+    True
+    """
 
     def _scan_axes(self):
         """Plain descriptions of the scan axes ``(x, y)``."""

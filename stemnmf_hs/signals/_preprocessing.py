@@ -29,7 +29,15 @@ def _check_lazy_output(lazy_output, lazy):
 
 
 class PreprocessingMixin:
-    """Preprocessing of a 4D-STEM scan before NMF (see the module docstring)."""
+    """Preprocessing of a 4D-STEM scan before NMF (see the module docstring).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.signals import NMFDiffraction2D
+    >>> from stemnmf_hs.signals._preprocessing import PreprocessingMixin
+    >>> issubclass(NMFDiffraction2D, PreprocessingMixin)
+    True
+    """
 
     def mean_filter_navigation(
         self, size=3, inplace=False, lazy_output=None, show_progressbar=None

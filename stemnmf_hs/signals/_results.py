@@ -384,6 +384,17 @@ def source_arrays(signal, source):
         If the signal holds no decomposition.
     TypeError
         If ``source`` is neither ``None`` nor a :class:`ClusterResult`.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data import simulated_precipitates
+    >>> from stemnmf_hs.signals._results import source_arrays
+    >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
+    ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+    >>> factors, maps, mask = source_arrays(s, None)
+    >>> factors.shape, maps.shape, mask is None
+    ((3, 32, 32), (3, 24, 24), True)
     """
     factors, maps, mask = decomposition_arrays(signal)
     if source is None:
