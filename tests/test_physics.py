@@ -90,7 +90,11 @@ def test_maps_correlate_with_truth(simulation, constrained):
     perm = _match(factors, truth)
     for j in range(K):
         r = np.corrcoef(maps[perm[j]], truth.maps[j].ravel())[0, 1]
-        assert r >= 0.97, (j, r)
+        # The amorphous map varies little (std 0.02 of its mean): with the TRUE diffractions,
+        # non-negative least-squares maps reach r = 0.887, 0.957 after [.]_H.  The 0.97 once
+        # asked of it was met only by the non-unique solution whose crystal diffractions carry
+        # the amorphous rings (issue 13); the crystal maps keep the 0.97 bar.
+        assert r >= (0.95 if j == 0 else 0.97), (j, r)
 
 
 def test_amorphous_has_no_dark_spots_unlike_primitive_als(simulation, constrained, primitive):

@@ -404,17 +404,54 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
     return M[best], D[best], info
 
 
-def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10, tol=1e-6):
+def _contained_multiples(D, o, quantile, support, labels):
+    """``a`` ``(k,)``: the multiple of ``D[o]`` each row of ``D`` contains (see
+    :func:`remove_shared_rings`)."""
+    if labels is None:
+        top = D[o].max()
+        s = D[o] >= support * top
+        ratio = D[:, s] / D[o, s]
+        return np.quantile(ratio, quantile, axis=1) if quantile > 0 else ratio.min(axis=1)
+    n_rings = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=n_rings)
+    ring_mean = np.bincount(labels, weights=D[o], minlength=n_rings) / np.maximum(counts, 1)
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    rings = np.flatnonzero((ring_mean >= support * ring_mean.max()) & (counts > 0))
+    # Loop over the supported rings (tens), vectorized over the components.
+    per_ring = np.stack([
+        np.quantile(D[:, order[starts[r]:starts[r + 1]]], quantile, axis=1) / ring_mean[r]
+        for r in rings
+    ], axis=1)
+    return per_ring.min(axis=1)
+
+
+def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10, tol=1e-6,
+                        labels=None):
     """Move the rings a diffraction shares with the amorphous components into their maps.
 
     NMF cannot tell ``d_c`` from ``d_c + a d_o`` when the maps compensate (``m_o -> m_o -
     a m_c``): a crystal diffraction may carry a copy of the amorphous rings while the
     amorphous map dips inside the crystal.  For every ring-like source ``o`` and every other
-    component ``c``, ``a`` is the ``quantile`` of ``d_c / d_o`` over the pixels where ``d_o
-    >= support * max(d_o)`` (the strict minimum, ``quantile=0``, is a noise extreme);
+    component ``c``, ``a`` is the multiple of ``d_o`` that ``d_c`` contains;
     ``d_c <- max(d_c - a d_o, 0)`` and ``m_o <- m_o + a m_c``, so ``M D`` changes only by
-    ``m_c`` times the clipped remainder (zero with ``quantile=0``).  Repeated until no ``a``
-    exceeds ``tol``; rows are renormalized to unit sum with the inverse factor on the maps.
+    ``m_c`` times the clipped remainder.  Repeated until no ``a`` exceeds ``tol``; rows are
+    renormalized to unit sum with the inverse factor on the maps.
+
+    ``a`` is estimated
+
+    * with ``labels`` (ring index per pixel): the smallest, over the rings where ``d_o``'s
+      ring mean is at least ``support`` of its largest, of the ``quantile`` of ``d_c`` on
+      the ring over ``d_o``'s ring mean.  With ``quantile=0.5`` (a ring median) the spots of
+      ``d_c`` and its pixel noise are ignored and clipped zeros do not pull ``a`` to zero.
+    * without: the ``quantile`` of the pixel ratios ``d_c / d_o`` where ``d_o >= support *
+      max(d_o)``; ``quantile=0`` is the strict rule (the product is unchanged exactly) but a
+      noise extreme on noisy factors.
+
+    On the built-in simulation (``simulated_precipitates(seed=0)``, default fit) the
+    crystal cosines rise from 0.59-0.67 to 0.92-0.97 with the ring median; the pixel rule
+    (quantile 0.05) reaches only 0.81-0.88 because the fit's crystal diffractions have
+    clipped zeros on the rings.
 
     Parameters
     ----------
@@ -427,6 +464,8 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
     quantile, support : float
     n_passes : int
     tol : float
+    labels : numpy.ndarray of int, optional
+        ``(F,)`` ring index of every pixel (``RingBinning.labels``): the ring rule.
 
     Returns
     -------
@@ -449,9 +488,13 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
     [[0.25, 0.25, 0.25, 0.25], [0.0, 0.0, 1.0, 0.0]]
     >>> bool(np.allclose(M2 @ D2, M @ D))
     True
+    >>> labels = np.array([0, 0, 0, 0])  # one ring: its median ignores the spot
+    >>> remove_shared_rings(D, M, np.array([True, False]), 0.5, labels=labels)[2][1, 0]
+    np.float64(0.5)
     """
     D = np.maximum(np.array(D, dtype=np.float64), 0)
     M = np.array(M, dtype=np.float64)
+    labels = None if labels is None else np.asarray(labels)
     k = D.shape[0]
     moved = np.zeros((k, k))
     sources = np.flatnonzero(ringlike)
@@ -459,14 +502,10 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
     for _ in range(n_passes):
         biggest = 0.0
         for o in sources:
-            top = D[o].max()
-            if not top > 0:
+            if not D[o].max() > 0:
                 continue
-            s = D[o] >= support * top
-            ratio = D[:, s] / D[o, s]
-            a = np.quantile(ratio, quantile, axis=1) if quantile > 0 else ratio.min(axis=1)
-            a[o] = 0.0
-            a[ringlike & (np.arange(k) != o)] = 0.0  # amorphous components keep theirs
+            a = _contained_multiples(D, o, quantile, support, labels)
+            a[ringlike] = 0.0  # amorphous components keep theirs
             a = np.where(a > tol, a, 0.0)
             if not a.any():
                 continue

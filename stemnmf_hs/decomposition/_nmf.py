@@ -114,8 +114,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     unique_components : bool, optional
         Remove from every other component the largest multiple of an amorphous (ring-like)
         diffraction it contains and move that intensity to the amorphous map
-        (:func:`~stemnmf_hs.decomposition._descent.remove_shared_rings`, 5 % quantile of
-        the pixel ratios): NMF cannot tell ``d_c`` from ``d_c + a d_amorphous`` when the
+        (:func:`~stemnmf_hs.decomposition._descent.remove_shared_rings`, ring-median
+        rule): NMF cannot tell ``d_c`` from ``d_c + a d_amorphous`` when the
         maps compensate, and crystal diffractions otherwise carry the amorphous rings.  The
         product ``maps @ components_`` changes only by the clipped remainder (relative
         change ~1e-3, recorded in ``uniqueness_change_``).  ``None`` (default): on with
@@ -545,7 +545,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 ringlike[np.argmin(azimuthal_variation(components, binning.labels))] = True
             if ringlike.any():
                 old = (maps, components)
-                components, maps, _ = remove_shared_rings(components, maps, ringlike)
+                components, maps, _ = remove_shared_rings(
+                    components, maps, ringlike, quantile=0.5, labels=binning.labels)
                 self.uniqueness_change_ = product_change(old, (maps, components))
             t0 = lap(timings, "polish", t0)
         # Step 9 of the paper: sort by the L2 norm of the maps.
