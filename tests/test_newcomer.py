@@ -75,3 +75,76 @@ def test_save_with_masks_round_trips(tmp_path, caplog, capfd):
                                   sig_mask)
     assert np.isnan(r.learning_results.factors).any()
     assert r.get_component_map().data.shape == (24, 24)
+
+
+# ------------------------------------------------------------------ (b) validation at the door
+@pytest.fixture(scope="module")
+def scan():
+    s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+    return s
+
+
+@pytest.mark.parametrize("center, match", [
+    (5, r"center=5 is not a pattern centre: give two numbers \(cx, cy\) in pixels.*"
+        r"center=\(15.5, 15.5\)"),
+    ("middle", r"center='middle' is not a pattern centre"),
+    ((1, 2, 3), r"center=\(1, 2, 3\) is not a pattern centre"),
+    ((np.nan, 3), r"is not a pattern centre"),
+    ((40, 3), r"center=\(40, 3\) lies outside the 32 x 32 pattern: cx must be in \[0, 31\]"),
+    ((3, -1), r"lies outside the 32 x 32 pattern.*s.find_center\(\)"),
+])
+def test_bad_center_is_refused_at_the_door(scan, center, match):
+    with pytest.raises(ValueError, match=match):
+        scan.decomposition(algorithm="constrained_nmf", output_dimension=3, center=center,
+                           **QUICK)
+    assert scan.learning_results.factors is None
+
+
+def test_bad_center_in_the_estimator_instance_is_refused(scan):
+    from stemnmf_hs import ConstrainedNMF
+
+    with pytest.raises(ValueError, match="lies outside the 32 x 32 pattern"):
+        scan.decomposition(algorithm=ConstrainedNMF(3, center=(100, 100), max_iter=2),
+                           print_info=False)
+
+
+def test_bad_center_of_an_analysis_method_is_refused(decomposed):
+    with pytest.raises(ValueError, match="center=7 is not a pattern centre"):
+        decomposed.cluster_components(center=7)
+
+
+@pytest.mark.parametrize("fwhm, match", [
+    (1e6, r"probe_fwhm=1e\+06 nm is larger than the scan \(24 x 24 positions of "
+          r"1 x 1 nm = 24 x 24 nm\).*map_constraint=None"),
+    (30.0, r"probe_fwhm=30 nm is larger than the scan"),
+    (-2.0, r"probe_fwhm must be a positive number"),
+])
+def test_bad_probe_fwhm_is_refused_before_any_allocation(scan, fwhm, match):
+    assert [(ax.units, ax.scale) for ax in scan.axes_manager.navigation_axes] == [("nm", 1)] * 2
+    with pytest.raises(ValueError, match=match):
+        scan.decomposition(algorithm="constrained_nmf", output_dimension=3, probe_fwhm=fwhm,
+                           **QUICK)
+
+
+def test_probe_fwhm_within_the_scan_is_accepted(scan):
+    s = scan.deepcopy()
+    s.decomposition(algorithm="constrained_nmf", output_dimension=2, probe_fwhm=3.0, **QUICK)
+    assert s.learning_results.factors.shape == (32 * 32, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+def test_all_zero_scan_is_refused(dtype):
+    s = hs.signals.Signal2D(np.zeros((6, 6, 16, 16), dtype))
+    s.set_signal_type("nmf_diffraction")
+    with pytest.raises(ValueError, match=r"holds no counts \(largest value 0\).*right file"):
+        s.decomposition(algorithm="constrained_nmf", output_dimension=2, center=(7.5, 7.5),
+                        **QUICK)
+    assert s.learning_results.factors is None
+
+
+def test_all_negative_scan_clipped_is_refused():
+    s = hs.signals.Signal2D(-np.ones((6, 6, 16, 16), np.float32))
+    s.set_signal_type("nmf_diffraction")
+    with pytest.raises(ValueError, match="holds no counts"):
+        s.decomposition(algorithm="constrained_nmf", output_dimension=2, center=(7.5, 7.5),
+                        clip_negative=True, **QUICK)

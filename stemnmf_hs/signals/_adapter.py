@@ -39,7 +39,13 @@ import numpy as np
 from hyperspy.signal import BaseSignal
 
 from .. import plotting
-from .._validation import check_mask
+from .._validation import (
+    center_inside,
+    check_center,
+    check_counts,
+    check_mask,
+    check_probe_fwhm,
+)
 from ..decomposition import ConstrainedNMF, DaskOperator, InMemoryOperator
 from ..polar import default_center
 
@@ -320,12 +326,14 @@ def prepare_estimator(signal, opts, allowed=(), k_max=None):
 
     if center is None and est_kwargs.get("center") is None:
         center = calibrated_center(signal)
-    elif center is None:
-        center = est_kwargs["center"]
-    if est_kwargs.get("probe_fwhm") is not None and est_kwargs.get("scan_step") is None:
-        est_kwargs["scan_step"] = tuple(
-            float(ax.scale) for ax in signal.axes_manager.navigation_axes[::-1]
-        )
+    else:
+        center = check_center(est_kwargs["center"] if center is None else center, sig_shape)
+    if est_kwargs.get("probe_fwhm") is not None:
+        nav_axes = signal.axes_manager.navigation_axes[::-1]
+        if est_kwargs.get("scan_step") is None:
+            est_kwargs["scan_step"] = tuple(float(ax.scale) for ax in nav_axes)
+        check_probe_fwhm(est_kwargs["probe_fwhm"], est_kwargs["scan_step"], nav_shape,
+                         units=plotting.defined(getattr(nav_axes[0], "units", None)))
     if show is None:
         show = default_progressbar()
     est_kwargs.update(
@@ -394,12 +402,15 @@ def check_output_dimension(k, n_positions, n_pixels):
 
 
 def check_values(signal, clip_negative=False):
-    """Refuse NaN/inf and (unless clipping is allowed) negative values, in one pass.
+    """Refuse NaN/inf, (unless clipping is allowed) negative values and zero counts, in one pass.
+
+    Unsigned in-memory data need a ``max`` only; a lazy unsigned scan gets no pass.
 
     Raises
     ------
     ValueError
-        Naming how many values are bad and what to do.
+        Naming how many values are bad and what to do; all-zero data
+        (:func:`stemnmf_hs._validation.check_counts`).
     """
     data = signal.data
     if np.issubdtype(data.dtype, np.complexfloating):
@@ -407,7 +418,11 @@ def check_values(signal, clip_negative=False):
             "The data are complex; take s.amplitude or s.power first (NMF needs real "
             "non-negative intensities)."
         )
-    if np.issubdtype(data.dtype, np.unsignedinteger) or data.dtype == bool:
+    unsigned = np.issubdtype(data.dtype, np.unsignedinteger) or data.dtype == bool
+    if unsigned and signal._lazy:
+        return  # no pass over a lazy scan for unsigned data (the estimator sees zero counts)
+    if unsigned:
+        check_counts(data.max())
         return
     # min and max only (no scan-sized temporaries): NaN propagates into both, inf shows in
     # one of them; the bad values are counted on the error path only.
@@ -433,6 +448,7 @@ def check_values(signal, clip_negative=False):
             "needs non-negative intensities. Pass clip_negative=True to set them to zero in "
             "a working copy (the signal is not changed), or remove the offset first."
         )
+    check_counts(float(vmax))
 
 
 def _isfinite(data):
@@ -455,7 +471,7 @@ def calibrated_center(signal):
     except Exception:  # non-uniform or curved-Ewald axes
         cx, cy = (-float(ax.offset) / float(ax.scale) for ax in axes)
     uncalibrated = all(float(ax.offset) == 0 for ax in axes)
-    if uncalibrated or not (0 <= cx <= nx - 1 and 0 <= cy <= ny - 1):
+    if uncalibrated or not center_inside((cx, cy), (ny, nx)):
         fallback = default_center((ny, nx))
         warnings.warn(
             f"The signal axes put the pattern centre at ({cx:g}, {cy:g}) px, "
@@ -702,7 +718,7 @@ def decomposition_arrays(signal):
 def fit_center(signal, center=None):
     """Pattern centre in pixels: ``center`` if given, else the fit's, else the calibration's."""
     if center is not None:
-        return tuple(float(c) for c in center)
+        return check_center(center, signal.axes_manager.signal_shape[::-1])
     fit = signal.metadata.get_item("Signal.ConstrainedNMF.parameters.center", None)
     if fit is not None and fit != "None":
         return tuple(float(c) for c in fit)
