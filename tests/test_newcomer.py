@@ -148,3 +148,23 @@ def test_all_negative_scan_clipped_is_refused():
     with pytest.raises(ValueError, match="holds no counts"):
         s.decomposition(algorithm="constrained_nmf", output_dimension=2, center=(7.5, 7.5),
                         clip_negative=True, **QUICK)
+
+
+# ------------------------------------------------------------------ (c) extras
+def test_extras_for_notebooks_and_distributed_and_the_readme_names_them():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    names = {key: {re.split(r"[<>=\[ ]", req)[0] for req in reqs}
+             for key, reqs in extras.items()}
+    assert {"jupyter", "nbclient", "ipykernel", "ipympl"} <= names["notebooks"]
+    assert names["distributed"] == {"distributed"}
+    assert {"pytest", "nbclient", "distributed"} <= names["test"]  # the CI installs .[test]
+    assert extras["all"] == ["stemnmf-hs[notebooks,distributed,test]"]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for extra in ("[notebooks]", "[distributed]", "[test]", "[all]"):
+        assert f"`{extra}`" in readme, extra
