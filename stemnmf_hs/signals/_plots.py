@@ -76,8 +76,9 @@ class ComponentPlotMixin:
         >>> import matplotlib.pyplot as plt
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> fig = s.plot_components()
         >>> len(fig.axes) >= 8
         True
@@ -131,8 +132,9 @@ class ComponentPlotMixin:
         >>> import matplotlib.pyplot as plt
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> fig = s.plot_convergence(label="HALS, 5 iterations")
         >>> len(fig.axes)
         3
@@ -173,8 +175,9 @@ class ComponentPlotMixin:
         >>> import matplotlib.pyplot as plt
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> fig = s.plot_component_similarity(metric="cosine")
         >>> fig.axes[0].get_title()
         'cosine similarity, eq. 9'
@@ -239,8 +242,9 @@ class ComponentPlotMixin:
         >>> import matplotlib.pyplot as plt
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> fig = s.plot_overlap_map(exclude=0, interactive=False)
         >>> type(fig).__name__
         'Figure'
@@ -287,8 +291,9 @@ class ComponentPlotMixin:
         >>> import matplotlib.pyplot as plt
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> fig = s.plot_component_map(scalebar=False)
         >>> type(fig).__name__
         'Figure'
@@ -331,8 +336,9 @@ class ComponentPlotMixin:
         >>> import matplotlib.pyplot as plt
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> fig = s.plot_component_mean_patterns()
         >>> type(fig).__name__
         'Figure'
@@ -384,8 +390,9 @@ class ComponentPlotMixin:
         >>> import matplotlib.pyplot as plt
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> fig = s.plot_scan(navigator="weight_ratio")
         >>> type(fig).__name__
         'Figure'

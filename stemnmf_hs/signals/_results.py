@@ -43,8 +43,9 @@ class ClusterResult:
     --------
     >>> from stemnmf_hs.data import simulated_precipitates
     >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
-    ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, solver="als",
+    ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+    ...                 show_progressbar=False)
     >>> result = s.cluster_components(n_clusters=2, metric="cosine")
     >>> result.labels.shape, result.linkage.shape, result.similarity.shape
     ((4,), (3, 4), (4, 4))
@@ -67,8 +68,9 @@ class ClusterResult:
         --------
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> s.cluster_components(n_clusters=2, metric="cosine").n_clusters
         2
         """
@@ -99,8 +101,9 @@ class ClusterResult:
         --------
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> import matplotlib.pyplot as plt
         >>> fig = s.cluster_components(n_clusters=2, metric="cosine").plot_dendrogram()
         >>> type(fig).__name__
@@ -131,8 +134,9 @@ class ClusterResult:
         --------
         >>> from stemnmf_hs.data import simulated_precipitates
         >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, n_restarts=1,
-        ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4, solver="als",
+        ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+        ...                 show_progressbar=False)
         >>> import matplotlib.pyplot as plt
         >>> fig = s.cluster_components(n_clusters=2, metric="cosine").plot()
         >>> fig.get_suptitle()
@@ -390,8 +394,9 @@ def source_arrays(signal, source):
     >>> from stemnmf_hs.data import simulated_precipitates
     >>> from stemnmf_hs.signals._results import source_arrays
     >>> s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
-    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=1,
-    ...                 max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=3, solver="als",
+    ...                 n_restarts=1, max_iter=5, random_state=0, print_info=False,
+    ...                 show_progressbar=False)
     >>> factors, maps, mask = source_arrays(s, None)
     >>> factors.shape, maps.shape, mask is None
     ((3, 32, 32), (3, 24, 24), True)
