@@ -24,9 +24,9 @@ Updates (hierarchical alternating least squares, Cichocki & Phan 2009, IEICE Tra
 Fundamentals E92-A, 708; Gillis & Glineur 2012, Neural Comput. 24, 1085 for repeated inner
 sweeps):
 
-* diffractions: HALS sweeps on the fit term, then a move towards ``[D]_W``; among the
-  candidates (projected, halfway, HALS step, previous ``D``) each restart keeps the one with
-  the lowest ``J``, so ``J`` cannot rise;
+* diffractions: HALS sweeps; a penalized row takes, of its current value, its HALS update,
+  the projection ``[.]_W`` of that update and the point halfway, the one with the lowest
+  ``J`` (exactly computable per row), so ``J`` cannot rise;
 * maps: HALS columns, each the exact minimizer of ``J`` in that column (the penalty adds
   ``lam * ||[d_j]_W - d_j||^2`` to its curvature).
 
@@ -185,16 +185,42 @@ def ringlike_components(D, labels, factor=2.0, floor=0.1):
     return v <= np.maximum(factor * v.min(axis=1, keepdims=True), floor)
 
 
-def _hals_diffractions(D, MtX, MtM, sweeps):
-    """HALS sweeps on the fit term: every row of ``D`` ``(R, k, F)`` in turn is the exact
-    non-negative least-squares row given the others (Cichocki & Phan 2009, eq. 10)."""
+def _hals_diffractions(D, MtX, MtM, sweeps, project_w=None, sel=None, penalty=0.0):
+    """HALS sweeps: every row of ``D`` ``(R, k, F)`` in turn is the exact non-negative
+    least-squares row given the others (Cichocki & Phan 2009, eq. 10).
+
+    With ``project_w`` and the penalized rows ``sel`` ``(R, k)``, such a row minimizes
+    ``a ||d||^2 - 2 b.d + penalty * a * ||[d]_W - d||^2`` (``a = (M^T M)_jj``, ``b`` the
+    row's share of ``M^T X``) over the candidates: the current row, its HALS update, the
+    projection of that update and the point halfway, so no row update raises ``J``.
+    """
     D = D.copy()
     k = D.shape[1]
     diag = np.maximum(np.einsum("rjj->rj", MtM), _EPS)
     for _ in range(sweeps):
         for j in range(k):
-            grad = MtX[:, j] - np.matmul(MtM[:, j:j + 1, :], D)[:, 0]
-            D[:, j] = np.maximum(D[:, j] + grad / diag[:, j:j + 1], 0)
+            b = MtX[:, j] - np.matmul(MtM[:, j:j + 1, :], D)[:, 0] + MtM[:, j, j:j + 1] * D[:, j]
+            new = np.maximum(b / diag[:, j:j + 1], 0)
+            if project_w is None or not sel[:, j].any():
+                D[:, j] = new
+                continue
+            a = diag[:, j].astype(np.float64)
+
+            def row_objective(d):
+                P = project_w(d)
+                dist = np.einsum("rf,rf->r", P - d, P - d, dtype=np.float64)
+                quad = a * np.einsum("rf,rf->r", d, d, dtype=np.float64)
+                lin = np.einsum("rf,rf->r", b, d, dtype=np.float64)
+                return quad - 2.0 * lin + penalty * a * np.where(sel[:, j], dist, 0.0), P
+
+            old = D[:, j].copy()
+            v_new, P = row_objective(new)
+            half = 0.5 * (new + P)
+            cands = [old, new, P, half]
+            vals = np.stack([row_objective(old)[0], v_new, row_objective(P)[0],
+                             row_objective(half)[0]])
+            best = vals.argmin(axis=0)
+            D[:, j] = np.stack([cands[c][r] for r, c in enumerate(best)])
     return D
 
 
@@ -236,8 +262,9 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
     continuity_components : {"ringlike", "all"}
         Components ``S`` the continuity penalty acts on, chosen after the initialization.
     n_restarts, max_iter, tol
-        Restarts (iterated together), iterations, and the stopping rule: every restart's
-        relative decrease of ``J`` over an iteration below ``tol``.
+        Restarts (iterated together), iterations, and the stopping rule of the paper: for
+        every restart, the L1 changes of the diffractions and of the maps over an iteration,
+        relative to their L1 norms, both below ``tol`` (``0``: run ``max_iter``).
     rng : numpy.random.RandomState
     init_iter : int, default 10
         Unpenalized HALS iterations of the initialization (random maps, then these), after
@@ -340,19 +367,16 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
             sel[:] = ringlike_components(D, ring_labels)
 
     hist = np.full((max_iter, 4, R), np.nan)
-    J_prev = None
     n_iter = 0
     iterations = range(max_iter) if progress is None else progress(range(max_iter))
     for it in iterations:
         M64 = M.astype(np.float64)
         MtM = M64.transpose(0, 2, 1) @ M64
         MtX = products_t(M)
-        Du = _hals_diffractions(D, MtX, MtM.astype(np.float32), inner_sweeps)
+        Du = _hals_diffractions(D, MtX, MtM.astype(np.float32), inner_sweeps,
+                                project_w if use_w else None, sel, penalty)
+        # Row by row the update cannot raise J; the whole-stack check guards the rounding.
         cands = [Du, D]
-        if use_w and sel.any():
-            P = distances(Du)[1]
-            P = np.where(sel[:, :, None], P, Du)
-            cands = [P, 0.5 * (P + Du)] + cands
         vals = np.stack([objective_w(MtX, MtM, c) for c in cands])
         best = vals.argmin(axis=0)
         D_new = np.stack([cands[b][r] for r, b in enumerate(best)])
@@ -376,11 +400,13 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
         hist[it, 3] = np.abs(M_new - M).reshape(R, -1).sum(1)
         D, M = D_new, M_new
         n_iter = it + 1
-        if tol > 0 and J_prev is not None:
-            drop = (J_prev - J) / np.maximum(J + X2, _EPS * X2)
-            if (drop < tol).all():
+        if tol > 0 and it > 0:
+            # The paper's convergence quantities (step 7): L1 changes of W and H relative to
+            # their L1 norms (unit-sum diffractions: ||W||_1 = k), for every restart.
+            rel_w = hist[it, 2] / k
+            rel_h = hist[it, 3] / np.maximum(np.abs(M).reshape(R, -1).sum(1), _EPS)
+            if (rel_w < tol).all() and (rel_h < tol).all():
                 break
-        J_prev = J
     hist = hist[:n_iter]
     J_final = hist[-1, 0]
     best = int(np.argmin(J_final))

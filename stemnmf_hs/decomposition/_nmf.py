@@ -515,6 +515,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 work, k, n_restarts=self.n_restarts, solver="als",
                 max_iter=min(self.init_iter, self.max_iter), tol=0, project_w=project_w,
                 project_h=project_h, rng=rng, init_maps=init_maps, refine_iter=0,
+                show_progressbar=self.show_progressbar,
             )
             t0 = lap(timings, "init", t0)
             maps, components, info = fit_hals(
