@@ -376,7 +376,7 @@ def plot_factors(factors, path, gamma=GAMMA):
 
     fig = plotting.image_grid(
         factors.data, plot_axes(factors.axes_manager.signal_axes), kind="diffraction",
-        prefix="factor", title=f"Diffractions (intensity$^{{{gamma:g}}}$, grey: masked)",
+        prefix="factor", title=f"Diffractions (intensity$^{{{gamma:g}}}$)",
         gamma=gamma,
     )
     _save_figure(fig, path)

@@ -27,15 +27,20 @@ import numpy as np
 
 __all__ = [
     "DIFFRACTION_CMAP",
+    "DIFFRACTION_LABEL",
+    "DIFFRACTION_PERCENTILE",
     "IQA_LABELS",
     "IQA_UNITS",
     "LABEL_COLOURS",
     "MAP_CMAP",
+    "MAP_LABEL",
+    "MASKED_CAPTION",
     "MATRIX_CMAP",
     "OVERLAP_BELOW_COLOUR",
     "OVERLAP_LEVEL_COLOURS",
     "SIGNED_CMAP",
     "Axis",
+    "add_colorbar",
     "add_scalebar",
     "axis_label",
     "component_cmap",
@@ -56,6 +61,7 @@ __all__ = [
     "overlap_lookup_cmap",
     "overlap_map_figure",
     "quantity_units",
+    "robust_limit",
     "root_figure",
     "similarity_figure",
     "use_widgets",
@@ -63,6 +69,15 @@ __all__ = [
 
 #: Colour map of diffractions (non-negative factors), drawn with ``PowerNorm(gamma)``.
 DIFFRACTION_CMAP = "inferno"
+#: Percentile of a diffraction's pixels that tops its colour scale (robust contrast: one hot
+#: pixel or the direct beam does not set the scale; brighter pixels saturate, and the colour
+#: bar shows an arrow).
+DIFFRACTION_PERCENTILE = 99.5
+#: Colour-bar labels of diffractions and maps (arbitrary units unless a caller knows better).
+DIFFRACTION_LABEL = "intensity (a.u.)"
+MAP_LABEL = "weight (a.u.)"
+#: Caption of figures whose images hold masked (NaN) pixels; absent when nothing is masked.
+MASKED_CAPTION = "grey: masked pixels"
 #: Colour map of maps (loadings) and of the summed-weight background of the overlap map.
 MAP_CMAP = "viridis"
 #: Diverging colour map of factors or maps holding negative values (PCA): blue < 0 < red.
@@ -420,12 +435,15 @@ def _grid(k):
 
 
 # ---------------------------------------------------------------------------- panels
-def draw_diffraction(ax, img, axes=None, gamma=0.3, vmax=None, labels=True, scalebar=True):
+def draw_diffraction(ax, img, axes=None, gamma=0.3, vmax=None, labels=True, scalebar=True,
+                     percentile=DIFFRACTION_PERCENTILE):
     """One diffraction on calibrated reciprocal axes (NaN = masked, grey).
 
-    Non-negative patterns in :data:`DIFFRACTION_CMAP` with ``PowerNorm(gamma)``; patterns
-    with negative values (PCA) as ``sign(x) |x|^gamma`` in :data:`SIGNED_CMAP` on a
-    symmetric scale.
+    Non-negative patterns in :data:`DIFFRACTION_CMAP` with ``PowerNorm(gamma)`` from 0 to a
+    robust top (:func:`robust_limit`: the ``percentile`` of the pixels, so the direct beam or
+    a hot pixel does not set the scale); patterns with negative values (PCA) as
+    ``sign(x) |x|^gamma`` in :data:`SIGNED_CMAP` on a symmetric scale.  An empty pattern
+    (no positive value) is labelled "empty" in the panel.
 
     Parameters
     ----------
@@ -435,9 +453,12 @@ def draw_diffraction(ax, img, axes=None, gamma=0.3, vmax=None, labels=True, scal
     axes : (Axis, Axis), optional
         ``(kx, ky)``; pixels when ``None``.
     gamma : float, default 0.3
+        Power-law exponent of the colour scale (1: linear).
     vmax : float, optional
-        Top of the colour scale; default the image maximum.
+        Top of the colour scale; default :func:`robust_limit` of the image.
     labels, scalebar : bool, default True
+    percentile : float, default :data:`DIFFRACTION_PERCENTILE`
+        Percentile of the pixels at the top of the scale (100: the maximum).
 
     Returns
     -------
@@ -446,9 +467,10 @@ def draw_diffraction(ax, img, axes=None, gamma=0.3, vmax=None, labels=True, scal
     Examples
     --------
     >>> from matplotlib.figure import Figure
-    >>> im = draw_diffraction(Figure().add_subplot(), np.ones((8, 8)))
-    >>> im.get_cmap().name
-    'inferno'
+    >>> img = np.ones((32, 32)); img[4, 4] = 1e6        # one hot pixel
+    >>> im = draw_diffraction(Figure().add_subplot(), img)
+    >>> im.get_cmap().name, im.norm.vmax
+    ('inferno', 1.0)
     """
     from matplotlib.colors import PowerNorm
 
@@ -457,10 +479,11 @@ def draw_diffraction(ax, img, axes=None, gamma=0.3, vmax=None, labels=True, scal
     if _signed(img):
         return _show(ax, np.sign(img) * np.abs(img) ** gamma, None, *panel)
     shown = np.clip(img, 0, None)
-    top = float(np.nanmax(shown)) if np.isfinite(shown).any() else 0.0
-    top = float(vmax) if vmax is not None and vmax > 0 else top
-    return _show(ax, shown, (DIFFRACTION_CMAP, PowerNorm(gamma, vmin=0, vmax=top or 1.0)),
-                 *panel)
+    top = float(vmax) if vmax is not None and vmax > 0 else robust_limit(shown, percentile)
+    im = _show(ax, shown, (DIFFRACTION_CMAP, PowerNorm(gamma, vmin=0, vmax=top or 1.0)),
+               *panel)
+    _mark_empty(ax, shown)
+    return im
 
 
 def draw_map(ax, img, axes=None, labels=True, scalebar=True):
@@ -492,7 +515,73 @@ def draw_map(ax, img, axes=None, labels=True, scalebar=True):
     if _signed(img):
         return _show(ax, img, None, *panel)
     top = float(np.nanmax(img)) if np.isfinite(img).any() else 1.0
-    return _show(ax, img, (MAP_CMAP, Normalize(0, top or 1.0)), *panel)
+    im = _show(ax, img, (MAP_CMAP, Normalize(0, top or 1.0)), *panel)
+    _mark_empty(ax, img)
+    return im
+
+
+def robust_limit(img, percentile=DIFFRACTION_PERCENTILE):
+    """Top of a robust colour scale: the ``percentile`` of the finite positive pixels.
+
+    Falls back to the maximum when the percentile is 0 (sparse spots) and to 0 for an image
+    without positive values.
+
+    Examples
+    --------
+    >>> img = np.ones((32, 32)); img[0, 0] = 1000.0
+    >>> robust_limit(img), robust_limit(img, 100)
+    (1.0, 1000.0)
+    """
+    img = np.asarray(img, dtype=float)
+    values = img[np.isfinite(img) & (img > 0)]
+    if not values.size:
+        return 0.0
+    top = float(np.percentile(values, percentile))
+    return top if top > 0 else float(values.max())
+
+
+def _is_empty(img):
+    """Whether an image holds no finite non-zero value (an empty component)."""
+    img = np.asarray(img, dtype=float)
+    finite = img[np.isfinite(img)]
+    return not finite.size or not np.any(finite != 0)
+
+
+def _mark_empty(ax, img):
+    """Label an empty panel "empty (all zero)" so that it is not read as a dark pattern."""
+    if _is_empty(img):
+        ax.text(0.5, 0.5, "empty\n(all zero)", transform=ax.transAxes, ha="center",
+                va="center", fontsize=8, color="w",
+                bbox=dict(boxstyle="round", facecolor="0.3", alpha=0.8, edgecolor="none"))
+
+
+def add_colorbar(ax, im, label, location="right", shrink=0.8, fontsize=7):
+    """A colour bar with ``label`` (quantity and units) next to ``ax``.
+
+    Extends with an arrow at the top when the image holds values above its scale (robust
+    contrast clipped them).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(); ax = fig.add_subplot()
+    >>> add_colorbar(ax, draw_map(ax, np.eye(4)), MAP_LABEL).ax.get_ylabel()
+    'weight (a.u.)'
+    """
+    data = np.ma.filled(np.ma.masked_invalid(im.get_array()).astype(float), np.nan)
+    clipped = bool(np.isfinite(data).any() and np.nanmax(data) > im.norm.vmax * (1 + 1e-9))
+    cb = ax.figure.colorbar(im, ax=ax, shrink=shrink, location=location,
+                            extend="max" if clipped else "neither")
+    cb.set_label(label, fontsize=fontsize)
+    cb.ax.tick_params(labelsize=fontsize)
+    return cb
+
+
+def _masked_caption(title, *images):
+    """``title`` with :data:`MASKED_CAPTION` added when any image holds a NaN (masked)."""
+    if not any(np.isnan(np.asarray(img, dtype=float)).any() for img in images):
+        return title
+    return f"{title}\n({MASKED_CAPTION})" if title else MASKED_CAPTION
 
 
 def _show(ax, shown, colours, axes, fallback, labels, scalebar):
@@ -540,8 +629,12 @@ def _panel_grid(nrows, ncols, figsize):
     return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
 
 
-def component_grid(factors, f_axes, maps, m_axes, prefix=("w", "h"), gamma=0.3, title=""):
+def component_grid(factors, f_axes, maps, m_axes, prefix=("w", "h"), gamma=0.3, title="",
+                   f_label=DIFFRACTION_LABEL, m_label=MAP_LABEL):
     """Figure of ``k`` diffractions (top row) over their maps (bottom row).
+
+    Every panel has a colour bar labelled with its quantity and units; empty components are
+    labelled "empty"; the title says "grey: masked pixels" only when pixels are masked.
 
     Parameters
     ----------
@@ -557,6 +650,8 @@ def component_grid(factors, f_axes, maps, m_axes, prefix=("w", "h"), gamma=0.3, 
         Panel titles ``prefix + index`` (a space after prefixes longer than one letter).
     gamma : float, default 0.3
     title : str
+    f_label, m_label : str
+        Colour-bar labels of the diffractions and the maps.
 
     Returns
     -------
@@ -569,22 +664,25 @@ def component_grid(factors, f_axes, maps, m_axes, prefix=("w", "h"), gamma=0.3, 
     ['w0', 'w1']
     """
     k = factors.shape[0]
-    fig, axs = _panel_grid(2, k, (2.7 * k + 0.6, 5.8))
+    fig, axs = _panel_grid(2, k, (2.7 * k + 0.6, 6.6))
     sep = " " if len(prefix[0]) > 1 else ""
     for i in range(k):
-        draw_diffraction(axs[0, i], factors[i], f_axes, gamma=gamma)
+        im = draw_diffraction(axs[0, i], factors[i], f_axes, gamma=gamma)
         axs[0, i].set_title(f"{prefix[0]}{sep}{i}", fontsize=10, color=label_colour(i))
+        add_colorbar(axs[0, i], im, f_label, location="bottom", shrink=0.7)
         im = draw_map(axs[1, i], maps[i], m_axes)
         axs[1, i].set_title(f"{prefix[1]}{sep}{i}", fontsize=10, color=label_colour(i))
-        cb = fig.colorbar(im, ax=axs[1, i], shrink=0.7, location="bottom")
-        cb.ax.tick_params(labelsize=7)
+        add_colorbar(axs[1, i], im, m_label, location="bottom", shrink=0.7)
+    title = _masked_caption(title, factors, maps)
     if title:
         fig.suptitle(title)
     return fig
 
 
-def image_grid(images, axes=None, kind="diffraction", prefix="factor", title="", gamma=0.3):
-    """A near-square grid of ``k`` diffractions or maps, one panel per image.
+def image_grid(images, axes=None, kind="diffraction", prefix="factor", title="", gamma=0.3,
+               label=None):
+    """A near-square grid of ``k`` diffractions or maps, one panel per image, each with a
+    labelled colour bar ("grey: masked pixels" in the title only when pixels are masked).
 
     Parameters
     ----------
@@ -598,6 +696,8 @@ def image_grid(images, axes=None, kind="diffraction", prefix="factor", title="",
         Panel titles ``"{prefix} {i}"``.
     title : str
     gamma : float, default 0.3
+    label : str, optional
+        Colour-bar label; default :data:`DIFFRACTION_LABEL` or :data:`MAP_LABEL`.
 
     Returns
     -------
@@ -616,15 +716,19 @@ def image_grid(images, axes=None, kind="diffraction", prefix="factor", title="",
     nrows, ncols = _grid(k)
     width = 3.4 if kind == "diffraction" else 3.8
     fig, axs = _panel_grid(nrows, ncols, (width * ncols, 3.2 * nrows))
+    if label is None:
+        label = DIFFRACTION_LABEL if kind == "diffraction" else MAP_LABEL
     for i, ax in enumerate(axs.flat):
         if i >= k:
             ax.axis("off")
             continue
         if kind == "diffraction":
-            draw_diffraction(ax, data[i], axes, gamma=gamma)
+            im = draw_diffraction(ax, data[i], axes, gamma=gamma)
         else:
-            fig.colorbar(draw_map(ax, data[i], axes), ax=ax, shrink=0.85)
+            im = draw_map(ax, data[i], axes)
+        add_colorbar(ax, im, label, shrink=0.85)
         ax.set_title(f"{prefix} {i}")
+    title = _masked_caption(title, data)
     if title:
         fig.suptitle(title)
     return fig
@@ -844,11 +948,12 @@ def component_map_figure(labels, k, axes=None, name="w", ax=None, scalebar=True)
     return fig
 
 
-def mean_patterns_figure(means, representatives, counts, axes=None, name="w", gamma=0.3):
+def mean_patterns_figure(means, representatives, counts, axes=None, name="w", gamma=0.3,
+                         label=DIFFRACTION_LABEL):
     """Mean raw pattern of every component's positions over its NMF representative.
 
-    Both rows of a column share one intensity scale (Cao et al. 2025, "Comparing NMF
-    results with the raw dataset").
+    Both rows of a column share one robust intensity scale (Cao et al. 2025, "Comparing NMF
+    results with the raw dataset"), shown by the colour bar under the column.
 
     Parameters
     ----------
@@ -861,6 +966,8 @@ def mean_patterns_figure(means, representatives, counts, axes=None, name="w", ga
     name : str
         Panel prefix ("w" or "cluster ").
     gamma : float, default 0.3
+    label : str
+        Colour-bar label (quantity and units of the raw data).
 
     Returns
     -------
@@ -877,13 +984,15 @@ def mean_patterns_figure(means, representatives, counts, axes=None, name="w", ga
     k = m.shape[0]
     fig, axs = _panel_grid(2, k, (2.7 * k + 0.6, 5.8))
     for i in range(k):
-        vmax = np.nanmax(np.concatenate([np.ravel(m[i]), np.ravel(r[i]), [0.0]]))
+        vmax = robust_limit(np.concatenate([np.ravel(m[i]), np.ravel(r[i])]))
         draw_diffraction(axs[0, i], m[i], axes, gamma=gamma, vmax=vmax)
         axs[0, i].set_title(f"mean raw, {name}{i} ({counts[i]} pos.)", fontsize=9,
                             color=label_colour(i))
-        draw_diffraction(axs[1, i], r[i], axes, gamma=gamma, vmax=vmax)
+        im = draw_diffraction(axs[1, i], r[i], axes, gamma=gamma, vmax=vmax)
         axs[1, i].set_title(f"{name}{i}: w max(h)", fontsize=9, color=label_colour(i))
-    fig.suptitle("Mean raw patterns (top) vs NMF representatives (bottom)")
+        add_colorbar(axs[1, i], im, label, location="bottom", shrink=0.7)
+    fig.suptitle(_masked_caption("Mean raw patterns (top) vs NMF representatives (bottom)",
+                                 m, r))
     return fig
 
 

@@ -168,3 +168,54 @@ def test_extras_for_notebooks_and_distributed_and_the_readme_names_them():
     readme = (root / "README.md").read_text(encoding="utf-8")
     for extra in ("[notebooks]", "[distributed]", "[test]", "[all]"):
         assert f"`{extra}`" in readme, extra
+
+
+# ------------------------------------------------------------------ (d) figures
+def _colorbar_labels(fig):
+    return [ax.get_xlabel() or ax.get_ylabel() for ax in fig.axes
+            if not ax.images and (ax.get_xlabel() or ax.get_ylabel()) and "colorbar"
+            in ax.get_label()]
+
+
+def test_every_diffraction_and_map_has_a_colour_bar_with_units(decomposed):
+    fig = decomposed.plot_components()
+    try:
+        labels = _colorbar_labels(fig)
+        assert labels.count("intensity (a.u.)") == 4 and labels.count("weight (a.u.)") == 4
+    finally:
+        plt.close(fig)
+
+
+def test_robust_contrast_ignores_a_hot_pixel_and_empty_panels_are_labelled():
+    from stemnmf_hs import plotting
+
+    rng = np.random.default_rng(0)
+    factors = rng.random((3, 32, 32))
+    factors[0, 16, 16] = 1e4                     # a direct beam / hot pixel
+    factors[2] = 0.0                             # an empty component
+    fig = plotting.image_grid(factors, kind="diffraction")
+    try:
+        panels = [ax for ax in fig.axes if ax.images]
+        assert panels[0].images[0].norm.vmax < 2.0    # not 1e4: the scale stays readable
+        assert panels[0].images[0].norm.gamma == 0.3
+        texts = [[t.get_text() for t in ax.texts] for ax in panels]
+        assert texts[2] == ["empty\n(all zero)"] and texts[0] == texts[1] == []
+        assert "masked" not in fig.get_suptitle()     # nothing is masked
+        bars = [ax for ax in fig.axes if "colorbar" in ax.get_label()]
+        assert len(bars) == 3
+    finally:
+        plt.close(fig)
+
+
+def test_masked_caption_only_when_something_is_masked():
+    from stemnmf_hs import plotting
+
+    factors = np.ones((2, 16, 16))
+    maps = np.ones((2, 8, 8))
+    fig = plotting.component_grid(factors, None, maps, None, title="t")
+    assert "masked" not in fig.get_suptitle()
+    plt.close(fig)
+    factors[:, 7:9, 7:9] = np.nan
+    fig = plotting.component_grid(factors, None, maps, None, title="t")
+    assert fig.get_suptitle() == "t\n(grey: masked pixels)"
+    plt.close(fig)
