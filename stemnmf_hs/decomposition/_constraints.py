@@ -69,6 +69,16 @@ def continuity_projection(diffractions, binning: RingBinning, outlier_factor=2.0
     -------
     numpy.ndarray
         ``(m, n_features)`` projected diffractions, non-negative, same dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.polar import RingBinning
+    >>> b = RingBinning((5, 5), center=(2, 2), ring_width=10.0)  # one ring
+    >>> d = np.full((1, 25), 1.0)
+    >>> d[0, 3] = 0.1  # a dark spot
+    >>> float(continuity_projection(d, b)[0, 3]) > 0.9
+    True
     """
     if _continuity_rows is not None and diffractions.ndim == 2 and diffractions.dtype in (
         np.float32, np.float64
@@ -175,6 +185,13 @@ def ring_order(binning: RingBinning):
         ``(n_features,)``; ``D[:, perm]`` lists the pixels ring by ring (stable within a ring).
     starts : numpy.ndarray of int64
         ``(n_rings + 1,)`` segment bounds: ring ``r`` is ``D[:, perm][:, starts[r]:starts[r+1]]``.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.polar import RingBinning
+    >>> order, starts = ring_order(RingBinning((3, 3), center=(1, 1)))[:2]
+    >>> order.shape, int(starts[0])
+    ((9,), 0)
     """
     cached = getattr(binning, "_ring_order", None)
     if cached is None:
@@ -213,6 +230,16 @@ def project_normalize_sorted(D, binning, outlier_factor, old):
         zero).
     l1 : numpy.ndarray
         ``(m,)`` float64 ``||D_new[i] - old[i]||_1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.polar import RingBinning
+    >>> b = RingBinning((3, 3), center=(1, 1))
+    >>> D = np.ones((1, 9), np.float32)
+    >>> sums, l1 = project_normalize_sorted(D, b, 2.0, np.zeros_like(D))
+    >>> float(sums[0]), round(float(D.sum()), 5)
+    (9.0, 1.0)
     """
     m = D.shape[0]
     sums = np.empty(m, np.float64)
@@ -332,6 +359,12 @@ def gaussian_kernel(sigma, radius=None):
     ------
     ValueError
         If a sigma is not positive and finite.
+
+    Examples
+    --------
+    >>> k = gaussian_kernel(0.57)
+    >>> k.shape, round(float(k.sum()), 6)
+    ((3, 3), 1.0)
     """
     sy, sx = np.broadcast_to(np.asarray(sigma, dtype=float), (2,))
     if not (np.isfinite([sy, sx]).all() and sy > 0 and sx > 0):
@@ -372,6 +405,13 @@ def resolve_map_kernel(kernel=None, probe_fwhm=None, scan_step=None):
         If a kernel and a probe size are both given, only one of ``probe_fwhm`` and
         ``scan_step`` is given, either is not positive, or the kernel is not a non-negative
         2D array with a positive sum.
+
+    Examples
+    --------
+    >>> resolve_map_kernel().shape  # the paper's 3x3 Gaussian
+    (3, 3)
+    >>> resolve_map_kernel(probe_fwhm=2.0, scan_step=0.5).shape  # sigma 1.7 px
+    (9, 9)
     """
     if kernel is not None:
         if probe_fwhm is not None:
@@ -424,6 +464,13 @@ def smooth_maps(maps, navigation_shape, kernel, valid=None):
     -------
     numpy.ndarray
         ``(m, n_positions)`` smoothed, non-negative maps, same dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((1, 9)); m[0, 4] = 9.0  # a 3x3 map with one bright position
+    >>> smooth_maps(m, (3, 3), np.full((3, 3), 1 / 9)).reshape(3, 3)[1]
+    array([1.5, 1. , 1.5])
     """
     maps = np.maximum(maps, 0)
     m = maps.shape[0]
@@ -484,6 +531,13 @@ def smooth_maps_stack(maps, navigation_shape, kernel, out=None):
     ``out``, optional ``(R, n_positions, k)`` float32 array (not ``maps``), receives the
     result on the numba path.  Returns ``None`` for a kernel that is not separable (use
     :func:`smooth_maps`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((1, 9, 1), np.float32); m[0, 4, 0] = 9.0
+    >>> smooth_maps_stack(m, (3, 3), np.full((3, 3), 1 / 9))[0, :, 0].reshape(3, 3)[1]
+    array([1.5, 1. , 1.5], dtype=float32)
     """
     sep = _separable(kernel)
     if sep is None:

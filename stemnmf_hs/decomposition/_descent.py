@@ -94,13 +94,29 @@ class ScanBlur:
         return g.reshape(-1, g.shape[-1]) if self.valid is None else g[self.valid]
 
     def apply(self, Y):
-        """``B Y`` for ``Y`` ``(N, m)``: ``(N, m)`` float32."""
+        """``B Y`` for ``Y`` ``(N, m)``: ``(N, m)`` float32.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> B = ScanBlur((1, 3), np.array([[0.25, 0.5, 0.25]]))
+        >>> B.apply(np.array([[0.], [4.], [0.]])).ravel().tolist()
+        [1.3333333730697632, 2.0, 1.3333333730697632]
+        """
         Y = np.asarray(Y, np.float32)
         g = ndimage.convolve(self._grid(Y), self.kernel[:, :, None], mode="constant")
         return self._flat(g) * self._inv[:, None]
 
     def adjoint(self, Y):
-        """``B^T Y`` for ``Y`` ``(N, m)``: ``(N, m)`` float32."""
+        """``B^T Y`` for ``Y`` ``(N, m)``: ``(N, m)`` float32.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> B = ScanBlur((1, 3), np.array([[0.25, 0.5, 0.25]]))
+        >>> B.adjoint(np.array([[0.], [4.], [0.]])).ravel().tolist()
+        [1.0, 2.0, 1.0]
+        """
         Y = np.asarray(Y, np.float32) * self._inv[:, None]
         g = ndimage.correlate(self._grid(Y), self.kernel[:, :, None], mode="constant")
         return self._flat(g)

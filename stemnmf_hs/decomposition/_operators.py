@@ -313,12 +313,32 @@ class SketchedOperator(DataOperator):
 
     @property
     def exact(self):
-        """The operator on the data themselves."""
+        """The operator on the data themselves.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.decomposition import as_operator, sketch
+        >>> op = as_operator(np.ones((6, 5), np.float32))
+        >>> sk = sketch(op, 2, 0, np.random.RandomState(0))
+        >>> sk.exact is op, sk.lazy
+        (True, False)
+        """
         return self._exact
 
     @property
     def lazy(self):
-        """Whether the underlying data are streamed."""
+        """Whether the underlying data are streamed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.decomposition import as_operator, sketch
+        >>> op = as_operator(np.ones((6, 5), np.float32))
+        >>> sk = sketch(op, 2, 0, np.random.RandomState(0))
+        >>> sk.exact is op, sk.lazy
+        (True, False)
+        """
         return self._exact.lazy
 
     def _matmat(self, B):
