@@ -30,7 +30,8 @@ from ._operators import as_operator, k_component_loss, sketch, sketch_rank
 __all__ = ["sweep_n_components"]
 
 
-def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progressbar=False):
+def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progressbar=False,
+                       score=None):
     """Fit ``estimator`` for every number of components in ``k_values``.
 
     Parameters
@@ -48,6 +49,10 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         map (scaled like the others).
     show_progressbar : bool, default False
         A progress bar over ``k``.
+    score : callable, optional
+        ``score(maps, components)`` called after every fit (e.g. a held-out score on data
+        the fits did not see, :func:`stemnmf_hs.model_selection.heldout_scores`); its
+        results are returned under ``"score"``.
 
     Returns
     -------
@@ -55,7 +60,8 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         ``"k"`` ``(n_k,)`` int; ``"loss"`` ``(n_k,)`` float64, the K-component loss ``mean
         |X - maps @ components|`` (data units per pixel); ``"error"`` ``(n_k,)`` Frobenius
         errors; ``"n_iter"`` ``(n_k,)``; ``"components"`` list of ``(k, F)`` float32 unit-sum
-        diffractions; ``"maps"`` list of ``(N, k)`` float32 maps.
+        diffractions; ``"maps"`` list of ``(N, k)`` float32 maps; with ``score``,
+        ``"score"`` the list of its results.
 
     Raises
     ------
@@ -96,6 +102,8 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
     if rank is not None:
         work = sketch(data, rank, template.power_iterations, rng)
     out = {"k": ks, "loss": [], "error": [], "n_iter": [], "components": [], "maps": []}
+    if score is not None:
+        out["score"] = []
     maps = None
     iterator = ks
     if show_progressbar:
@@ -116,6 +124,8 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         out["n_iter"].append(est.n_iter_)
         out["components"].append(est.components_)
         out["maps"].append(maps)
+        if score is not None:
+            out["score"].append(score(maps, est.components_))
     for key in ("loss", "error"):
         out[key] = np.asarray(out[key], dtype=np.float64)
     out["n_iter"] = np.asarray(out["n_iter"], dtype=int)
