@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
-from .decomposition._data import is_dask
+from .decomposition import is_dask
 
 __all__ = [
     "NOISE_STD_METHODS",

@@ -5,7 +5,7 @@ import pytest
 
 from stemnmf_hs.data import simulated_precipitates
 from stemnmf_hs.decomposition import ConstrainedNMF
-from stemnmf_hs.decomposition._data import InMemoryData
+from stemnmf_hs.decomposition import InMemoryOperator as InMemoryData
 from stemnmf_hs.decomposition._sweep import sweep_n_components
 
 SWEEP = dict(n_restarts=2, max_iter=60, random_state=0, show_progressbar=False)
