@@ -48,6 +48,8 @@ __all__ = [
     "component_map_figure",
     "convergence_figure",
     "defined",
+    "display_axis",
+    "display_units",
     "dendrogram_figure",
     "draw_diffraction",
     "draw_map",
@@ -151,6 +153,56 @@ def defined(text):
     ('nm', '', '')
     """
     return text if isinstance(text, str) and text and text != "<undefined>" else ""
+
+
+#: Spellings of reciprocal lengths (pyxem writes ``A^{-1}``) and their display form.
+_RECIPROCAL_UNITS = {
+    **dict.fromkeys(("A^{-1}", "A^-1", "A-1", "1/A", "Å^{-1}", "Å^-1", "Å-1", "1/Å", "Å⁻¹",
+                     "1/angstrom", "angstrom^-1"), "Å⁻¹"),
+    **dict.fromkeys(("nm^{-1}", "nm^-1", "nm-1", "1/nm", "nm⁻¹"), "nm⁻¹"),
+}
+#: Real-space lengths shown in nm (the factor from each to nm); some vendor files (ASTAR
+#: ``.blo``) write centimetres.
+_LENGTHS_IN_NM = {"m": 1e9, "cm": 1e7, "mm": 1e6, "µm": 1e3, "μm": 1e3, "um": 1e3,
+                  "nm": 1.0, "Å": 0.1, "A": 0.1, "angstrom": 0.1}
+
+
+def display_units(units):
+    """How figures write ``units``: reciprocal lengths as ``Å⁻¹``/``nm⁻¹``, others unchanged.
+
+    Examples
+    --------
+    >>> display_units("A^{-1}"), display_units("1/nm"), display_units("nm")
+    ('Å⁻¹', 'nm⁻¹', 'nm')
+    """
+    text = defined(units).strip()
+    return _RECIPROCAL_UNITS.get(text, text)
+
+
+def display_axis(axis):
+    """``axis`` as figures show it: readable units, real-space lengths converted to nm.
+
+    Parameters
+    ----------
+    axis : Axis
+
+    Returns
+    -------
+    Axis
+
+    Examples
+    --------
+    >>> display_axis(Axis("x", 1.5e-7, 0.0, "cm"))
+    Axis(name='x', scale=1.5, offset=0.0, units='nm')
+    >>> display_axis(Axis("kx", 0.02, -0.3, "A^{-1}")).units
+    'Å⁻¹'
+    """
+    units = display_units(axis.units)
+    factor = _LENGTHS_IN_NM.get(units)
+    if factor is None or factor == 1.0:
+        return axis._replace(units=units)
+    return axis._replace(scale=float(axis.scale) * factor, offset=float(axis.offset) * factor,
+                         units="nm")
 
 
 def quantity_units(quantity, bare_units=False):

@@ -219,3 +219,23 @@ def test_masked_caption_only_when_something_is_masked():
     fig = plotting.component_grid(factors, None, maps, None, title="t")
     assert fig.get_suptitle() == "t\n(grey: masked pixels)"
     plt.close(fig)
+
+
+def test_units_render_as_reciprocal_angstrom_and_nm():
+    """pyxem's ``A^{-1}`` shows as Å⁻¹; a vendor file's cm scan step (ASTAR .blo) as nm."""
+    s = hs.signals.Signal2D(np.random.default_rng(0).random((4, 5, 16, 16)).astype(np.float32))
+    s.set_signal_type("nmf_diffraction")
+    for ax in s.axes_manager.navigation_axes:
+        ax.scale, ax.units = 1.5e-7, "cm"
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.offset, ax.units = 0.02, -0.16, "A^{-1}"
+    s.decomposition(algorithm="constrained_nmf", output_dimension=2, center=(8, 8), **QUICK)
+    fig = s.plot_components()
+    try:
+        images = [ax for ax in fig.axes if ax.images]
+        assert images[0].get_xlabel().endswith("(Å⁻¹)")
+        assert images[-1].get_xlabel().endswith("(nm)")
+        extent = images[-1].images[0].get_extent()
+        assert extent[1] - extent[0] == pytest.approx(5 * 1.5)   # 5 positions of 1.5 nm
+    finally:
+        plt.close(fig)

@@ -124,12 +124,12 @@ def test_image_axes_carry_units_and_scale_bars(fitted, name):
     axes = _image_axes(fig)
     assert axes
     for ax in axes:
-        assert ax.get_xlabel().endswith(("(nm)", "(1/Å)")), ax.get_xlabel()
-        assert ax.get_ylabel().endswith(("(nm)", "(1/Å)")), ax.get_ylabel()
+        assert ax.get_xlabel().endswith(("(nm)", "(Å⁻¹)")), ax.get_xlabel()
+        assert ax.get_ylabel().endswith(("(nm)", "(Å⁻¹)")), ax.get_ylabel()
         bars = _scalebars(ax)
         assert len(bars) == 1
         label = bars[0].txt_label.get_text()
-        assert label.endswith((" nm", " 1/Å")), label
+        assert label.endswith((" nm", " Å⁻¹")), label
     # the image extents are the calibrated axes, not pixels
     scan_x = s.axes_manager.navigation_axes[0]
     kx = s.axes_manager.signal_axes[0]

@@ -760,6 +760,8 @@ def plot_axes(axes):
     """Plain :class:`~stemnmf_hs.plotting.Axis` descriptions of a pair of HyperSpy axes.
 
     Non-uniform (or unreadable) axes are described in pixels, keeping names and units.
+    Units as figures show them (:func:`stemnmf_hs.plotting.display_axis`): ``Å⁻¹`` for
+    pyxem's ``A^{-1}``, real-space lengths in nm (a ``.blo`` file's cm converted).
 
     Parameters
     ----------
@@ -777,8 +779,9 @@ def plot_axes(axes):
     except (AttributeError, ValueError, TypeError):
         calib = [(1.0, 0.0)] * len(axes)
     return tuple(
-        plotting.Axis(plotting.defined(getattr(ax, "name", None)), scale, offset,
-                      plotting.defined(getattr(ax, "units", None)))
+        plotting.display_axis(
+            plotting.Axis(plotting.defined(getattr(ax, "name", None)), scale, offset,
+                          plotting.defined(getattr(ax, "units", None))))
         for ax, (scale, offset) in zip(axes, calib)
     )
 
