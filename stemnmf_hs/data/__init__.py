@@ -18,7 +18,7 @@ from ._simulate import (
     spot_pattern,
 )
 from ._cases import ValidationCase, abtem_case, kinematic_case, real_pattern_case
-from ._truth import match_ground_truth, truth_assignment
+from ._truth import match_ground_truth, score_decomposition, truth_assignment
 from ._zarr import open_complete_zarr, write_zarr_scan
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "SimulatedScan",
     "amorphous_pattern",
     "match_ground_truth",
+    "score_decomposition",
     "open_complete_zarr",
     "simulate_crystal_mixture",
     "simulate_overlapping_grains",
