@@ -439,6 +439,10 @@ class NumberOfComponentsMixin:
         ssim_threshold=_ms.DEFAULT_SSIM_THRESHOLD,
         gmsd_threshold=_ms.DEFAULT_GMSD_THRESHOLD,
         rule="first_duplicate",
+        heldout="auto",
+        test_fraction=_ms.DEFAULT_TEST_FRACTION,
+        gain=None,
+        heldout_rule="min",
         show_progressbar=None,
         **kwargs,
     ):
@@ -456,6 +460,29 @@ class NumberOfComponentsMixin:
         components are still mutually distinct, i.e. before adding a component starts to
         produce near-duplicate diffractions (a pair with SSIM above ``ssim_threshold`` or
         GMSD below ``gmsd_threshold``).  Every number the rule used is kept on the result.
+
+        **Held-out score (count data, issue 14).**  Below about one count per pixel the
+        K-component loss ``mean |V - W H|`` can rise with a better fit (the mean absolute
+        error of a low-mean Poisson count is smallest for a prediction of zero), so Cao's
+        rule stops early.  For counts, the data are first split by binomial thinning
+        (:func:`stemnmf_hs.model_selection.thin_counts`: every electron goes to the test
+        part with probability ``test_fraction``; the two parts are independent Poisson
+        scans), every fit of the sweep is made on the train part, and its reconstruction,
+        scaled by ``test_fraction / (1 - test_fraction)``, is scored against the test part
+        by the Poisson deviance (:func:`~stemnmf_hs.model_selection.heldout_scores`): the
+        score falls while components are real and rises once they fit the train part's
+        noise.  ``suggested_k`` is then (:func:`~stemnmf_hs.model_selection.combine_k`) the
+        ``k`` of lowest held-out score, stepped down to the largest smaller ``k`` whose
+        components are all distinct by Cao's IQA criterion if it holds a near-duplicate
+        pair.  Cao's loss, knee and IQA are computed as before, on the same fits (the loss
+        against the train part they were fitted to), and reported beside it:
+        ``est.choices`` holds every criterion's own ``k``, ``est.summary()`` the scores and
+        why.  Whether the data are counts, and their gain, is decided from the values and
+        the variance-to-mean relation of neighbouring patterns
+        (:func:`~stemnmf_hs.model_selection.count_model`); data that are not counts
+        (normalised, background-subtracted) get a warning saying so and Cao's criteria
+        alone.  The sweep is not run twice: the time stays that of Cao's sweep plus one
+        pass over the test part per ``k``.
 
         The sweep reuses work: each fit starts its first restart from the previous fit's
         maps plus one new map (``warm_start``), uses fewer restarts and iterations than a
@@ -495,6 +522,20 @@ class NumberOfComponentsMixin:
             Near-duplicate thresholds of the rule; ``None`` switches one off.
         rule : {"first_duplicate", "largest_distinct"}
             Decision rule, see :func:`stemnmf_hs.model_selection.suggest_k`.
+        heldout : {"auto", True, False}, default "auto"
+            Held-out score by binomial thinning for count data (see above); ``"auto"`` and
+            ``True`` alike fall back to Cao's criteria with a warning for data that are not
+            counts; ``False``: Cao's criteria on fits of the whole data (the previous
+            behaviour).
+        test_fraction : float, default 0.5
+            Share of the counts in the test part.
+        gain : float, optional
+            Detector gain in data units per electron; default: 1 for whole-number data
+            whose variance-to-mean ratio is 0.5-2, the estimated ratio for whole numbers
+            above that (see :func:`~stemnmf_hs.model_selection.count_model`).
+        heldout_rule : {"min", "one_se"}, default "min"
+            Held-out choice the rule starts from: the lowest score, or the smallest ``k``
+            within one paired standard error of it.
         show_progressbar : bool, optional
             Progress bar over ``k``; default HyperSpy's preference.
         **kwargs
@@ -542,8 +583,19 @@ class NumberOfComponentsMixin:
         if show_progressbar is None:
             show_progressbar = default_progressbar()
         data = solver_data(self, nav_mask, sig_mask, clip)
-        sweep = sweep_n_components(template, data, ks, warm_start=warm_start,
-                                   show_progressbar=show_progressbar)
+        fit_data, score, held = data, None, {}
+        if heldout not in ("auto", True, False):
+            raise ValueError(f"heldout must be 'auto', True or False; got {heldout!r}.")
+        if heldout:
+            held = _heldout_setup(data, template, test_fraction, gain)
+            fit_data, score = held.pop("fit_data", data), held.pop("score", None)
+        sweep = sweep_n_components(template, fit_data, ks, warm_start=warm_start,
+                                   show_progressbar=show_progressbar, score=score)
+        if score is not None:
+            held["rows"] = {m: np.stack([r[m] for r in sweep["score"]])
+                            for m in _ms.HELDOUT_METRICS}
+            # the fits saw the train part: maps in data units for the representatives
+            sweep["maps"] = [m / np.float32(1 - test_fraction) for m in sweep["maps"]]
         sig_shape = template.signal_shape
         representatives = {}
         for k, comps, maps in zip(ks, sweep["components"], sweep["maps"]):
@@ -557,6 +609,26 @@ class NumberOfComponentsMixin:
             ks, sweep["loss"], representatives, ssim_threshold=ssim_threshold,
             gmsd_threshold=gmsd_threshold, half_width=half_width, rule=rule,
             loss_units=self.metadata.get_item("Signal.quantity", ""),
+            heldout=held, heldout_rule=heldout_rule,
         )
         result.sweep = {key: sweep[key] for key in ("k", "loss", "error", "n_iter")}
         return result
+
+
+def _heldout_setup(data, template, test_fraction, gain):
+    """Thin the solver data into train and test parts, or say why not (with a warning)."""
+    import warnings
+
+    from ..decomposition import as_operator
+
+    cm = _ms.count_model(data.X, gain=gain)
+    if not cm.is_counts:
+        warnings.warn(f"No held-out score: {cm.message} Choosing k by Cao's criteria "
+                      "(K-component loss, knee, IQA) alone.", UserWarning, stacklevel=3)
+        return {"count_model": cm}
+    train, test = _ms.thin_counts(data.X, test_fraction, random_state=template.random_state,
+                                  gain=cm.gain)
+    scale = test_fraction / (1 - test_fraction)
+    return {"count_model": cm, "test_fraction": test_fraction, "metric": "deviance",
+            "fit_data": as_operator(train, check_values=False),
+            "score": lambda maps, comps: _ms.heldout_scores(test, maps, comps, scale)}

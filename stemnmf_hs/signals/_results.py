@@ -190,13 +190,33 @@ class NumberOfComponentsEstimate:
     use_loss : bool, default True
         A ``k`` must also lower the loss below that of every smaller ``k`` to count as new
         diffraction (see :func:`~stemnmf_hs.model_selection.suggest_k`).
+    heldout : dict, optional
+        Held-out scores of the same fits: ``"rows"``, metric -> ``(n, n_positions)``
+        per-pattern scores (:func:`~stemnmf_hs.model_selection.heldout_scores`),
+        ``"metric"`` (default ``"deviance"``), ``"test_fraction"``, ``"count_model"``
+        (:class:`~stemnmf_hs.model_selection.CountModel`).  A ``"count_model"`` alone (data
+        that are not counts) is kept for :meth:`summary`.  Switches on the combined rule
+        (:func:`~stemnmf_hs.model_selection.combine_k`).
+    heldout_rule : {"min", "one_se"}, default "min"
+        Held-out choice that the combined rule starts from.
 
     Attributes
     ----------
     suggested_k : int
-        The suggestion.
+        The suggestion (:func:`~stemnmf_hs.model_selection.combine_k`: the held-out choice
+        checked by Cao's IQA criterion for count data; Cao's choice otherwise).
     reason : str
         Why (which ``k`` first produced duplicates, or why the range may be too small).
+    choices : dict
+        Every criterion's own ``k``: ``"knee"``, ``"cao"`` (Cao's loss + IQA rule), and for
+        count data ``"heldout_min"``, ``"heldout_one_se"``.
+    cao_k, cao_reason : int, str
+        Cao's choice and its reason.
+    heldout_score : dict or None
+        ``"score"`` ``(n,)`` mean held-out score per fitted ``k``, ``"se"`` its paired standard
+        error, ``"metric"``, ``"test_fraction"``, ``"k_min"``, ``"k_one_se"``, ``"rows"``.
+    count_model : CountModel or None
+        Whether the data were counts, the gain, the message.
     knee : int
         Knee of the loss curve; ``knee_method`` says how it was found ("kneed", "chord",
         "none", "given").
@@ -249,7 +269,8 @@ class NumberOfComponentsEstimate:
                  ssim_threshold=_ms.DEFAULT_SSIM_THRESHOLD,
                  gmsd_threshold=_ms.DEFAULT_GMSD_THRESHOLD,
                  half_width=_ms.DEFAULT_HALF_WIDTH, rule="first_duplicate", knee=None,
-                 data_range=None, loss_units="", use_loss=True):
+                 data_range=None, loss_units="", use_loss=True, heldout=None,
+                 heldout_rule="min"):
         sel = _ms.select_k(k_values, loss, representatives, ssim_threshold=ssim_threshold,
                            gmsd_threshold=gmsd_threshold, half_width=half_width, rule=rule,
                            knee=knee, data_range=data_range, use_loss=use_loss)
@@ -268,6 +289,20 @@ class NumberOfComponentsEstimate:
         self.rule = sel.rule
         self.thresholds = sel.thresholds
         self.criteria = sel.criteria
+        self.cao_k, self.cao_reason = sel.suggested_k, sel.reason
+        heldout = dict(heldout or {})
+        self.count_model = heldout.get("count_model")
+        self.heldout_score = None
+        if heldout.get("rows") is not None:
+            metric = heldout.get("metric", "deviance")
+            self.heldout_score = dict(
+                _ms.heldout_choice(self.k_values, heldout["rows"][metric]), metric=metric,
+                test_fraction=heldout.get("test_fraction"), rows=heldout["rows"])
+        comb = _ms.combine_k(sel, self.heldout_score, representatives,
+                             heldout_rule=heldout_rule)
+        self.heldout_rule = heldout_rule
+        self.choices = comb["choices"]
+        self.suggested_k, self.reason = comb["suggested_k"], comb["reason"]
         self.loss = loss_signal(self.k_values, self.loss_values, self.loss_units)
         self.iqa = {k: {m: component_matrix(mat, f"{plotting.iqa_label(m, False)} (k={k})",
                                             plotting.IQA_UNITS.get(m, ""))
@@ -325,6 +360,18 @@ class NumberOfComponentsEstimate:
                 f"{c['max_ssim'][i]:>9.3f} {c['min_gmsd'][i]:>9.3f} "
                 f"{c['max_psnr'][i]:>9.2f} {c['min_mdsi'][i]:>9.3f}{mark}"
             )
+        h = self.heldout_score
+        if h is not None:
+            lines.append(f"held-out {h['metric']} (test fraction {h['test_fraction']}), "
+                         "minus the lowest, +/- paired standard error:")
+            for k, sc, se in zip(self.k_values, h["score"], h["se"]):
+                mark = " <" if k == self.suggested_k else ""
+                lines.append(f"{k:>3} {sc - h['score'].min():>10.3e} {se:>9.1e}{mark}")
+        if self.count_model is not None:
+            lines.append("counts: " + self.count_model.message)
+        if len(self.choices) > 2:
+            lines.append("choices: " + ", ".join(f"{n} {k}" for n, k in self.choices.items())
+                         + f" -> suggested k = {self.suggested_k}")
         lines.append(self.reason)
         return "\n".join(lines)
 
