@@ -47,6 +47,7 @@ __all__ = [
     "component_grid",
     "component_map_figure",
     "convergence_figure",
+    "convergence_note",
     "defined",
     "display_axis",
     "display_units",
@@ -624,6 +625,12 @@ def add_colorbar(ax, im, label, location="right", shrink=0.8, fontsize=7):
     clipped = bool(np.isfinite(data).any() and np.nanmax(data) > im.norm.vmax * (1 + 1e-9))
     cb = ax.figure.colorbar(im, ax=ax, shrink=shrink, location=location,
                             extend="max" if clipped else "neither")
+    gamma = getattr(im.norm, "gamma", None)
+    if gamma is not None and im.norm.vmax is not None and im.norm.vmax > im.norm.vmin:
+        # power-law scale: ticks evenly spaced on the bar, not crowded at its top
+        lo, hi = float(im.norm.vmin), float(im.norm.vmax)
+        ticks = lo + (hi - lo) * np.linspace(0.0, 1.0, 4) ** (1.0 / gamma)
+        cb.set_ticks(ticks, labels=[f"{t:.2g}" for t in ticks])
     cb.set_label(label, fontsize=fontsize)
     cb.ax.tick_params(labelsize=fontsize)
     return cb
@@ -786,11 +793,58 @@ def image_grid(images, axes=None, kind="diffraction", prefix="factor", title="",
     return fig
 
 
+def convergence_note(mse, hit_limit, max_iter=None, rise=1e-3):
+    """A one-line note on a fit that did not settle, with what to try; ``""`` if it did.
+
+    Parameters
+    ----------
+    mse : array_like
+        ``(n_iter,)`` MSE per iteration of the kept restart (its main iterations).
+    hit_limit : bool
+        Whether the fit stopped at ``max_iter`` rather than at the tolerance.
+    max_iter : int, optional
+        For the message.
+    rise : float, default 1e-3
+        Relative rise of the final MSE above its minimum that counts as rising (a limit
+        cycle or the constraints pulling away from the least-squares fit).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> convergence_note([3.0, 2.0, 1.0], hit_limit=False)
+    ''
+    >>> convergence_note([3.0, 1.0, 1.5], hit_limit=True, max_iter=3)  # doctest: +ELLIPSIS
+    'The fit did not settle: it stopped at max_iter=3 ...; the MSE rose 50% above its minimum (iteration 2) ...'
+    """
+    y = np.asarray(mse, dtype=float)
+    y = y[np.isfinite(y)]
+    parts = []
+    if hit_limit:
+        limit = f"max_iter={max_iter}" if max_iter is not None else "max_iter"
+        parts.append(f"it stopped at {limit} before the changes fell below tol (raise "
+                     "max_iter, or loosen tol)")
+    if y.size >= 3:
+        low = int(np.argmin(y))
+        if low < y.size - 1 and y[low] > 0 and y[-1] > y[low] * (1 + rise):
+            parts.append(
+                f"the MSE rose {100 * (y[-1] / y[low] - 1):.3g}% above its minimum "
+                f"(iteration {low + 1}) and did not come back, a limit cycle between the "
+                "constraints and the fit (mask the direct beam with signal_mask, try fewer "
+                "components, or map_constraint=None to see whether the smoothing causes it)"
+            )
+    return ("The fit did not settle: " + "; ".join(parts) + ".") if parts else ""
+
+
 def convergence_figure(history, axes=None, label=None, reference_mse=None,
-                       reference_label="reference"):
+                       reference_label="reference", stop=None):
     """Convergence curves of one fit: MSE, L1 change of W and of H per iteration.
 
-    Kimoto et al. 2025, Fig. 7.
+    Kimoto et al. 2025, Fig. 7.  With ``stop``, a dotted line marks the iteration where the
+    kept restart stopped, the title names that restart and why it stopped, and a note says
+    what to try when the fit did not settle (:func:`convergence_note`).
 
     Parameters
     ----------
@@ -804,6 +858,10 @@ def convergence_figure(history, axes=None, label=None, reference_mse=None,
     reference_mse : float, optional
         MSE drawn as a dashed line in the first panel (e.g. PCA's).
     reference_label : str, default "reference"
+    stop : mapping, optional
+        ``"n_iter"`` (iteration of the stop), ``"hit_limit"`` (stopped by ``max_iter``),
+        optionally ``"restart"`` and ``"n_restarts"`` (which restart was kept, 0-based) and
+        ``"note"`` (the not-settled note).
 
     Returns
     -------
@@ -815,6 +873,10 @@ def convergence_figure(history, axes=None, label=None, reference_mse=None,
     ...                           "h_change": [1.0, 0.2]}, label="ALS")
     >>> [ax.get_yscale() for ax in fig.axes]
     ['linear', 'log', 'log']
+    >>> fig = convergence_figure({"mse": [3.0, 2.0]}, stop={"n_iter": 2, "hit_limit": False,
+    ...                                                     "restart": 1, "n_restarts": 10})
+    >>> fig.get_suptitle()
+    'restart 1 of 10 kept (lowest error); stopped at iteration 2 (tolerance reached)'
     """
     if axes is None:
         fig, axes = _panel_grid(1, 3, (12, 3.4))
@@ -838,7 +900,27 @@ def convergence_figure(history, axes=None, label=None, reference_mse=None,
         axes[0].axhline(float(reference_mse), ls="--", color="k", lw=1, label=reference_label)
     if label is not None or reference_mse is not None:
         axes[0].legend(fontsize=8)
+    if stop is not None:
+        _mark_stop(fig, axes, stop)
     return fig
+
+
+def _mark_stop(fig, axes, stop):
+    """The stopping iteration, the kept restart and a not-settled note on a convergence figure."""
+    n_iter = int(stop["n_iter"])
+    why = "max_iter reached" if stop.get("hit_limit") else "tolerance reached"
+    for a in axes:
+        a.axvline(n_iter, ls=":", color="0.3", lw=1)
+    title = f"stopped at iteration {n_iter} ({why})"
+    if stop.get("n_restarts") is not None and stop.get("restart") is not None:
+        title = (f"restart {int(stop['restart'])} of {int(stop['n_restarts'])} kept (lowest "
+                 f"error); " + title)
+    fig.suptitle(title, fontsize=10)
+    if stop.get("note"):
+        import textwrap
+
+        fig.supxlabel("\n".join(textwrap.wrap(stop["note"], 150)), fontsize=8,
+                      color="#b35806")
 
 
 def dendrogram_figure(linkage, labels, diffractions, axes=None, metric="polar", ax=None,

@@ -181,7 +181,13 @@ def test_every_diffraction_and_map_has_a_colour_bar_with_units(decomposed):
     fig = decomposed.plot_components()
     try:
         labels = _colorbar_labels(fig)
-        assert labels.count("intensity (a.u.)") == 4 and labels.count("weight (a.u.)") == 4
+        # constrained-NMF diffractions sum to 1: the maps carry the data's units
+        assert labels.count("intensity (a.u.)") == 4 and labels.count("weight (electrons)") == 4
+    finally:
+        plt.close(fig)
+    fig = decomposed.plot_component_mean_patterns()
+    try:
+        assert _colorbar_labels(fig).count("intensity (electrons)") == 4
     finally:
         plt.close(fig)
 
@@ -237,5 +243,23 @@ def test_units_render_as_reciprocal_angstrom_and_nm():
         assert images[-1].get_xlabel().endswith("(nm)")
         extent = images[-1].images[0].get_extent()
         assert extent[1] - extent[0] == pytest.approx(5 * 1.5)   # 5 positions of 1.5 nm
+    finally:
+        plt.close(fig)
+
+
+def test_convergence_figure_marks_the_stop_and_a_fit_that_did_not_settle():
+    from sklearn.exceptions import ConvergenceWarning
+
+    s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(32, 32))
+    with pytest.warns(ConvergenceWarning, match=r"did not settle: it stopped at max_iter=5"):
+        s.decomposition(algorithm="constrained_nmf", output_dimension=3, n_restarts=2,
+                        max_iter=5, random_state=0, print_info=False, show_progressbar=False)
+    fig = s.plot_convergence()
+    try:
+        assert fig.get_suptitle().endswith("stopped at iteration 5 (max_iter reached)")
+        assert fig.get_suptitle().startswith("restart ")
+        assert any("raise max_iter" in t.get_text() for t in fig.texts)
+        assert all(5 in [line.get_xdata()[0] for line in ax.get_lines()[1:]]
+                   for ax in fig.axes[:3])
     finally:
         plt.close(fig)

@@ -65,6 +65,7 @@ __all__ = [
     "expand_rows",
     "fit_center",
     "fit_history",
+    "fit_stop",
     "image_like",
     "is_constrained",
     "loss_signal",
@@ -554,6 +555,45 @@ def _record_fit(signal, estimator):
     )
     for key in ("mse", "w_change", "h_change"):
         signal.metadata.set_item(f"Signal.ConstrainedNMF.history.{key}", np.asarray(hist[key]))
+    errors = np.asarray(getattr(estimator, "restart_errors_", []), dtype=float)
+    if errors.size:
+        signal.metadata.set_item("Signal.ConstrainedNMF.restart_errors", errors)
+        signal.metadata.set_item("Signal.ConstrainedNMF.restart", int(np.argmin(errors)))
+    refine = int(estimator.refine_iter) if getattr(estimator, "sketch_rank_", None) else 0
+    n_main = int(estimator.n_iter_) - refine
+    hit_limit = n_main >= int(estimator.max_iter)
+    note = plotting.convergence_note(np.asarray(hist["mse"])[:n_main], hit_limit,
+                                     estimator.max_iter)
+    signal.metadata.set_item("Signal.ConstrainedNMF.hit_max_iter", bool(hit_limit))
+    signal.metadata.set_item("Signal.ConstrainedNMF.convergence_note", note)
+    if note:
+        from sklearn.exceptions import ConvergenceWarning
+
+        warnings.warn(note + " s.plot_convergence() shows the curves.", ConvergenceWarning,
+                      stacklevel=4)
+
+
+def fit_stop(signal):
+    """Where the constrained-NMF fit stopped, for :func:`stemnmf_hs.plotting.convergence_figure`.
+
+    Returns
+    -------
+    dict or None
+        ``n_iter``, ``hit_limit``, ``restart``, ``n_restarts`` and ``note`` from the metadata
+        (``None`` when the signal holds no fit, or a file saved before these were kept).
+    """
+    md = signal.metadata
+    n_iter = md.get_item("Signal.ConstrainedNMF.n_iter", None)
+    if n_iter is None:
+        return None
+    errors = md.get_item("Signal.ConstrainedNMF.restart_errors", None)
+    return {
+        "n_iter": int(n_iter),
+        "hit_limit": bool(md.get_item("Signal.ConstrainedNMF.hit_max_iter", False)),
+        "restart": md.get_item("Signal.ConstrainedNMF.restart", None),
+        "n_restarts": None if errors is None else int(np.size(errors)),
+        "note": str(md.get_item("Signal.ConstrainedNMF.convergence_note", "") or ""),
+    }
 
 
 # ---------------------------------------------------------------------------- signals

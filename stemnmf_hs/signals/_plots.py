@@ -15,7 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import overlap, plotting
-from ._adapter import close_plot, fit_history, navigator_figure, plot_axes
+from ._adapter import (
+    close_plot,
+    data_units,
+    fit_history,
+    fit_stop,
+    navigator_figure,
+    plot_axes,
+)
 from ._results import source_arrays
 
 __all__ = ["ComponentPlotMixin"]
@@ -93,8 +100,14 @@ class ComponentPlotMixin:
             if isinstance(algo, str):
                 title += f" ({algo})"
         prefix = ("cluster", "cluster") if source is not None else ("w", "h")
+        # constrained-NMF diffractions sum to 1, so a map holds the data's units per position
+        units = data_units(self)
+        algo = getattr(self.learning_results, "decomposition_algorithm", None)
+        m_label = (f"weight ({units})" if units and algo == "constrained_nmf"
+                   else plotting.MAP_LABEL)
         return plotting.component_grid(factors, self._pattern_axes(), maps, self._scan_axes(),
-                                       prefix=prefix, gamma=gamma, title=title)
+                                       prefix=prefix, gamma=gamma, title=title,
+                                       m_label=m_label)
 
     def plot_convergence(self, axes=None, label=None, reference_mse=None,
                          reference_label="reference"):
@@ -121,6 +134,9 @@ class ComponentPlotMixin:
         Returns
         -------
         matplotlib.figure.Figure
+            In a new figure, a dotted line marks the iteration where the fit stopped; the
+            title names the restart kept and why it stopped (tolerance or ``max_iter``), and a
+            note below says what to try when the fit did not settle.
 
         Raises
         ------
@@ -144,6 +160,7 @@ class ComponentPlotMixin:
         return plotting.convergence_figure(
             history, axes=axes, label=default_label if label is None else label,
             reference_mse=reference_mse, reference_label=reference_label,
+            stop=fit_stop(self) if axes is None else None,
         )
 
     def plot_component_similarity(self, metric="polar", center=None, n_azimuthal=360,
@@ -347,9 +364,11 @@ class ComponentPlotMixin:
         means, reps = self.get_component_mean_patterns(exclude=exclude, source=source)
         labels = self.get_component_map(exclude=exclude, source=source).data
         counts = np.bincount(labels.ravel(), minlength=means.data.shape[0])
+        units = data_units(self)
         return plotting.mean_patterns_figure(
             means.data, reps.data, counts, self._pattern_axes(),
             name="cluster " if source is not None else "w", gamma=gamma,
+            label=f"intensity ({units})" if units else plotting.DIFFRACTION_LABEL,
         )
 
     def plot_scan(self, navigator="component", exclude=None, source=None,
