@@ -54,6 +54,7 @@ __all__ = [
     "dendrogram_figure",
     "draw_diffraction",
     "draw_map",
+    "html_report",
     "image_extent",
     "image_grid",
     "k_estimate_figure",
@@ -1393,3 +1394,90 @@ def _overlap_widget(fig, ax, im, ratio, thresholds):
     box.figure, box.slider, box.update = fig, slider, update
     update(slider.value)
     return box
+
+
+# ---------------------------------------------------------------------------- report
+_REPORT_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+    "h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}"
+    "table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;"
+    "padding:.2em .6em;text-align:left;vertical-align:top}"
+    "pre{background:#f6f6f6;padding:.6em;overflow-x:auto}img{max-width:100%}"
+    ".note{color:#b35806}"
+)
+
+
+def _report_item(item, dpi):
+    """One item of a report section as HTML: a figure, a table, a note or text."""
+    import base64
+    import html
+    import io
+
+    if hasattr(item, "savefig"):
+        buf = io.BytesIO()
+        item.savefig(buf, format="png", dpi=dpi)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        return f'<p><img alt="figure" src="data:image/png;base64,{data}"></p>'
+    if isinstance(item, dict):
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in item.items())
+        return f"<table>{rows}</table>"
+    text = str(item)
+    if text.startswith("note:"):
+        return f'<p class="note">{html.escape(text)}</p>'
+    if "\n" in text:
+        return f"<pre>{html.escape(text)}</pre>"
+    return f"<p>{html.escape(text)}</p>"
+
+
+def html_report(title, sections, path=None, dpi=100):
+    """One self-contained HTML page of figures, tables and text (nothing linked).
+
+    What the console command can write besides its PNGs: a file a user opens in any browser
+    or sends as it is, figures embedded as PNG.
+
+    Parameters
+    ----------
+    title : str
+        Page title and heading.
+    sections : sequence of (str, sequence)
+        ``(heading, items)``; an item is a matplotlib figure (embedded as PNG), a mapping
+        (a two-column table: parameters, results, timings), a string starting ``"note:"``
+        (highlighted), a multi-line string (preformatted, e.g. a summary) or other text.
+    path : str or pathlib.Path, optional
+        Write the page there (UTF-8).
+    dpi : int, default 100
+        Resolution of the embedded figures.
+
+    Returns
+    -------
+    str
+        The HTML text.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(); _ = fig.add_subplot().plot([1, 2])
+    >>> page = html_report("stemnmf run", [("Parameters", [{"k": 4, "solver": "hals"}]),
+    ...                                    ("Convergence", [fig, "note: did not settle"])])
+    >>> page.count("data:image/png;base64,"), "<th>k</th><td>4</td>" in page
+    (1, True)
+    """
+    import html
+
+    parts = [
+        "<!DOCTYPE html>",
+        f'<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        f"<style>{_REPORT_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    for heading, items in sections:
+        parts.append(f"<h2>{html.escape(str(heading))}</h2>")
+        parts.extend(_report_item(item, dpi) for item in items)
+    parts.append("</body></html>")
+    page = "\n".join(parts) + "\n"
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).write_text(page, encoding="utf-8")
+    return page

@@ -263,3 +263,26 @@ def test_convergence_figure_marks_the_stop_and_a_fit_that_did_not_settle():
                    for ax in fig.axes[:3])
     finally:
         plt.close(fig)
+
+
+def test_html_report_is_one_self_contained_file(decomposed, tmp_path):
+    import re
+
+    from stemnmf_hs import plotting
+
+    figs = [decomposed.plot_components(), decomposed.plot_convergence()]
+    try:
+        page = plotting.html_report(
+            "stemnmf <run>", [("Parameters", [{"k": 4, "center": (15.5, 15.5)}]),
+                              ("Components", [figs[0]]),
+                              ("Convergence", [figs[1], "note: the fit did not settle"]),
+                              ("Summary", ["line 1\nline 2 & more"])],
+            path=tmp_path / "report.html")
+    finally:
+        for fig in figs:
+            plt.close(fig)
+    assert (tmp_path / "report.html").read_text(encoding="utf-8") == page
+    assert page.count('src="data:image/png;base64,') == 2
+    assert not re.search(r'(src|href)="(?!data:)', page)      # nothing linked
+    assert "<title>stemnmf &lt;run&gt;</title>" in page and "line 2 &amp; more" in page
+    assert '<p class="note">note: the fit did not settle</p>' in page
