@@ -30,15 +30,25 @@ sweeps):
 * maps: HALS columns, each the exact minimizer of ``J`` in that column (the penalty adds
   ``lam * ||[d_j]_W - d_j||^2`` to its curvature).
 
+:func:`fit_monotone` runs the whole default fit (initialization by the paper's ALS, the
+monotone iterations, the refinement of compressed mode, the uniqueness rule); the estimator
+only calls it.  Over 600 lines as one topic: the default solver, its objective's operators
+and the uniqueness rule it ends with.
+
 Math module: arrays and data operators in, arrays out.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["ScanBlur", "azimuthal_variation", "fit_hals", "product_change",
+from ._operators import sketch
+from ._solver import fit_batched, lap, progress
+
+__all__ = ["ScanBlur", "azimuthal_variation", "fit_hals", "fit_monotone", "product_change",
            "remove_shared_rings"]
 
 _EPS = np.finfo(np.float32).eps
@@ -444,6 +454,155 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
         "ringlike": sel[best].copy(),
     }
     return M[best], D[best], info
+
+
+def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max_iter=500,
+                 tol=1e-4, init_iter=50, refine_iter=5, power_iterations=2, penalty=1.0,
+                 continuity_components="ringlike", unique=None, init_maps=None,
+                 show_progressbar=False):
+    """The default solver: initialization, monotone iterations, refinement, uniqueness.
+
+    1. ``rank`` given: sketch the data (compressed mode; :func:`~stemnmf_hs.decomposition.
+       _operators.sketch`).
+    2. ``init_iter`` iterations of the paper's ALS over all restarts
+       (:func:`~stemnmf_hs.decomposition._solver.fit_batched`); the restart with the lowest
+       error continues (``init_iter=0``: every restart runs :func:`fit_hals` from random
+       maps).
+    3. :func:`fit_hals` (``max_iter`` monotone iterations; on the sketch in compressed mode,
+       then ``refine_iter`` on the data).
+    4. ``unique`` (``None``: when the continuity constraint is on): :func:`remove_shared_rings`
+       with the ring-median rule; ``info["uniqueness_change"]`` is the relative change of
+       ``maps @ components`` (:func:`product_change`).
+    5. Components sorted by the L2 norm of their maps (the paper's step 9).
+
+    Parameters
+    ----------
+    data : DataOperator
+        ``(N, F)``.
+    k : int
+    rank : int or None
+        Sketch rank (compressed mode) or ``None``.
+    project_w : DiffractionProjection
+        ``[.]_W`` (its ``binning`` is ``None`` without the continuity constraint).
+    project_h : MapProjection
+        ``[.]_H`` (its ``shape`` is ``None`` without the map constraint).
+    rng : numpy.random.RandomState
+    n_restarts, max_iter, tol, init_iter, refine_iter, power_iterations, penalty,
+    continuity_components, unique, init_maps, show_progressbar
+        As the parameters of :class:`~stemnmf_hs.ConstrainedNMF`.
+
+    Returns
+    -------
+    maps : numpy.ndarray
+        ``(N, k)`` float32.
+    components : numpy.ndarray
+        ``(k, F)`` float32, unit sum.
+    info : dict
+        ``n_iter``, ``error`` (Frobenius, against the data), ``restart_errors``,
+        ``history``, ``timings``, ``ringlike`` ``(k,)`` and ``uniqueness_change``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.decomposition import as_operator
+    >>> from stemnmf_hs.decomposition._constraints import (
+    ...     make_diffraction_projection, make_map_projection)
+    >>> rng = np.random.RandomState(0)
+    >>> X = (rng.rand(36, 2) @ rng.rand(2, 25)).astype(np.float32)
+    >>> pw = make_diffraction_projection(None, 25)
+    >>> ph = make_map_projection("smooth", 36, navigation_shape=(6, 6))
+    >>> M, D, info = fit_monotone(as_operator(X), 2, rank=None, project_w=pw,
+    ...                           project_h=ph, rng=rng, n_restarts=2, max_iter=20,
+    ...                           init_iter=5)
+    >>> M.shape, D.shape, bool(np.all(np.diff(info["history"]["objective"]) <= 1e-7))
+    ((36, 2), (2, 25), True)
+    """
+    timings = dict.fromkeys(("init", "sketch", "iterations", "scoring", "refinement",
+                             "polish"), 0.0)
+    t0 = time.perf_counter()
+    binning = project_w.binning
+    blur = None
+    if project_h.shape is not None:
+        blur = ScanBlur(project_h.shape, project_h.kernel, project_h.valid)
+    common = dict(
+        blur=blur,
+        project_w=None if binning is None else project_w,
+        ring_labels=None if binning is None else binning.labels,
+        penalty=penalty,
+        continuity_components=continuity_components,
+    )
+    work = data
+    if rank is not None:
+        work = sketch(data, rank, power_iterations, rng)
+        t0 = lap(timings, "sketch", t0)
+    # Initialization: the paper's protocol for a few iterations over every restart (it
+    # explores well, and its maps are best early on: issue 13), keeping the restart with
+    # the lowest error; then the monotone iterations continue that restart.
+    bar = (lambda it: progress(it, True)) if show_progressbar else None
+    if init_iter == 0:  # every restart from random maps, monotone throughout
+        maps, components, info = fit_hals(
+            work, k, n_restarts=n_restarts, max_iter=max_iter, tol=tol,
+            rng=rng, init_maps=init_maps, progress=bar, **common,
+        )
+    else:
+        warm_maps, warm_components, warm = fit_batched(
+            work, k, n_restarts=n_restarts, solver="als",
+            max_iter=min(init_iter, max_iter), tol=0, project_w=project_w,
+            project_h=project_h, rng=rng, init_maps=init_maps, refine_iter=0,
+            show_progressbar=show_progressbar,
+        )
+        t0 = lap(timings, "init", t0)
+        maps, components, info = fit_hals(
+            work, k, n_restarts=1, max_iter=max_iter, tol=tol, rng=rng,
+            init_maps=warm_maps, init_components=warm_components, progress=bar, **common,
+        )
+        info["history"]["init_mse"] = warm["history"]["mse"]
+        info["restart_errors"] = warm["restart_errors"]
+    t0 = lap(timings, "iterations", t0)
+    if work.is_sketch and refine_iter > 0:
+        hist0, n0 = info["history"], info["n_iter"]
+        maps, components, info = fit_hals(
+            work.exact, k, n_restarts=1, max_iter=refine_iter, tol=0, rng=rng,
+            init_maps=maps, init_components=components, **common,
+        )
+        info["history"] = {key: np.concatenate([hist0[key], info["history"].get(key, [])])
+                           for key in hist0}
+        info["n_iter"] += n0
+        t0 = lap(timings, "refinement", t0)
+    ringlike = info["ringlike"]
+    if unique is None:
+        unique = binning is not None
+    change = 0.0
+    if unique:
+        if not ringlike.any() and binning is not None:
+            ringlike = np.zeros(k, bool)
+            ringlike[np.argmin(azimuthal_variation(components, binning.labels))] = True
+        if ringlike.any():
+            old = (maps, components)
+            components, maps, _ = remove_shared_rings(
+                components, maps, ringlike, quantile=0.5, labels=binning.labels)
+            change = product_change(old, (maps, components))
+        t0 = lap(timings, "polish", t0)
+    # Step 9 of the paper: sort by the L2 norm of the maps.
+    order = np.argsort(-np.linalg.norm(maps.astype(np.float64), axis=0), kind="stable")
+    info["ringlike"] = ringlike[order]
+    info["uniqueness_change"] = change
+    info["timings"] = timings
+    n_samples, n_features = data.shape
+    error = np.sqrt(info["history"]["mse"][-1] * n_samples * n_features)
+    if change > 0:  # one exact pass for the error of the moved factors
+        exact = data.exact
+        error = np.sqrt(max(
+            exact.stats()[0]
+            - 2.0 * np.einsum("nk,nk->", maps, exact.matmat(components.T),
+                              dtype=np.float64)
+            + np.einsum("ij,ij->", maps.T.astype(np.float64) @ maps,
+                        components.astype(np.float64) @ components.T), 0.0))
+    info["error"] = float(error)
+    info["restart_errors"] = np.array(info["restart_errors"], dtype=np.float64)
+    info["restart_errors"][np.argmin(info["restart_errors"])] = error
+    return (np.ascontiguousarray(maps[:, order]), np.ascontiguousarray(components[order]),
+            info)
 
 
 def _contained_multiples(D, o, quantile, support, labels):

@@ -4,8 +4,9 @@
 ``_parameter_constraints`` and validated by ``_fit_context``, cross-parameter rules in
 ``_check_params``) and its functional form :func:`constrained_nmf`, as scikit-learn's
 ``NMF`` and ``non_negative_factorization``.  The estimator composes the projections of
-``_constraints.py``, the data operators of ``_operators.py`` and the protocol loop of
-``_solver.py``; it holds no numerics of its own.
+``_constraints.py``, the data operators of ``_operators.py``, the default monotone solver of
+``_descent.py`` and the paper's protocol loop of ``_solver.py``; it holds no numerics of its
+own.
 
 Notation.  The paper factorizes ``X_paper (n_uv, n_xy) ~= W (n_uv, k) H (k, n_xy)`` with the
 diffractions ``w_k`` in the columns of ``W`` and the maps ``h_k`` in the rows of ``H``.  This
@@ -18,7 +19,6 @@ Every restart is iterated together (``_solver.py``).
 
 from __future__ import annotations
 
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,15 +34,8 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 
 from ._constraints import make_diffraction_projection, make_map_projection
 from ._operators import DataOperator, as_operator, is_dask, sketch_rank
-from ._descent import (
-    ScanBlur,
-    azimuthal_variation,
-    fit_hals,
-    product_change,
-    remove_shared_rings,
-)
-from ._operators import sketch
-from ._solver import fit_batched, lap, nnls_maps, progress
+from ._descent import fit_monotone
+from ._solver import fit_batched, nnls_maps
 
 __all__ = ["ConstrainedNMF", "check_n_components", "constrained_nmf"]
 
@@ -481,94 +474,19 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return maps
 
     def _fit_hals(self, data, k, rank, project_w, project_h, rng, init_maps):
-        """``solver="hals"``: :func:`fit_hals` (on the sketch, then ``refine_iter`` exact
-        iterations, in compressed mode) and the uniqueness rule."""
-        timings = dict.fromkeys(("init", "sketch", "iterations", "scoring", "refinement",
-                                 "polish"), 0.0)
-        t0 = time.perf_counter()
-        binning = project_w.binning
-        blur = None
-        if project_h.shape is not None:
-            blur = ScanBlur(project_h.shape, project_h.kernel, project_h.valid)
-        common = dict(
-            blur=blur,
-            project_w=None if binning is None else project_w,
-            ring_labels=None if binning is None else binning.labels,
-            penalty=self.continuity_penalty,
+        """``solver="hals"``: :func:`~stemnmf_hs.decomposition._descent.fit_monotone`."""
+        maps, components, info = fit_monotone(
+            data, k, rank=rank, project_w=project_w, project_h=project_h, rng=rng,
+            n_restarts=self.n_restarts, max_iter=self.max_iter, tol=self.tol,
+            init_iter=self.init_iter, refine_iter=self.refine_iter,
+            power_iterations=self.power_iterations, penalty=self.continuity_penalty,
             continuity_components=self.continuity_components or "ringlike",
+            unique=self.unique_components, init_maps=init_maps,
+            show_progressbar=self.show_progressbar,
         )
-        work = data
-        if rank is not None:
-            work = sketch(data, rank, self.power_iterations, rng)
-            t0 = lap(timings, "sketch", t0)
-        # Initialization: the paper's protocol for a few iterations over every restart (it
-        # explores well, and its maps are best early on: issue 13), keeping the restart with
-        # the lowest error; then the monotone iterations continue that restart.
-        bar = (lambda it: progress(it, True)) if self.show_progressbar else None
-        if self.init_iter == 0:  # every restart from random maps, monotone throughout
-            maps, components, info = fit_hals(
-                work, k, n_restarts=self.n_restarts, max_iter=self.max_iter, tol=self.tol,
-                rng=rng, init_maps=init_maps, progress=bar, **common,
-            )
-        else:
-            warm_maps, warm_components, warm = fit_batched(
-                work, k, n_restarts=self.n_restarts, solver="als",
-                max_iter=min(self.init_iter, self.max_iter), tol=0, project_w=project_w,
-                project_h=project_h, rng=rng, init_maps=init_maps, refine_iter=0,
-                show_progressbar=self.show_progressbar,
-            )
-            t0 = lap(timings, "init", t0)
-            maps, components, info = fit_hals(
-                work, k, n_restarts=1, max_iter=self.max_iter, tol=self.tol, rng=rng,
-                init_maps=warm_maps, init_components=warm_components, progress=bar, **common,
-            )
-            info["history"]["init_mse"] = warm["history"]["mse"]
-            info["restart_errors"] = warm["restart_errors"]
-        t0 = lap(timings, "iterations", t0)
-        if work.is_sketch and self.refine_iter > 0:
-            hist0, n0 = info["history"], info["n_iter"]
-            maps, components, info = fit_hals(
-                work.exact, k, n_restarts=1, max_iter=self.refine_iter, tol=0, rng=rng,
-                init_maps=maps, init_components=components, **common,
-            )
-            info["history"] = {key: np.concatenate([hist0[key], info["history"].get(key, [])])
-                               for key in hist0}
-            info["n_iter"] += n0
-            t0 = lap(timings, "refinement", t0)
-        ringlike = info["ringlike"]
-        unique = self.unique_components
-        if unique is None:
-            unique = binning is not None
-        self.uniqueness_change_ = 0.0
-        if unique:
-            if not ringlike.any() and binning is not None:
-                ringlike = np.zeros(k, bool)
-                ringlike[np.argmin(azimuthal_variation(components, binning.labels))] = True
-            if ringlike.any():
-                old = (maps, components)
-                components, maps, _ = remove_shared_rings(
-                    components, maps, ringlike, quantile=0.5, labels=binning.labels)
-                self.uniqueness_change_ = product_change(old, (maps, components))
-            t0 = lap(timings, "polish", t0)
-        # Step 9 of the paper: sort by the L2 norm of the maps.
-        order = np.argsort(-np.linalg.norm(maps.astype(np.float64), axis=0), kind="stable")
-        self.ringlike_ = ringlike[order]
-        info["timings"] = timings
-        n_samples, n_features = data.shape
-        error = np.sqrt(info["history"]["mse"][-1] * n_samples * n_features)
-        if self.uniqueness_change_ > 0:  # one exact pass for the error of the moved factors
-            exact = data.exact
-            error = np.sqrt(max(
-                exact.stats()[0]
-                - 2.0 * np.einsum("nk,nk->", maps, exact.matmat(components.T),
-                                  dtype=np.float64)
-                + np.einsum("ij,ij->", maps.T.astype(np.float64) @ maps,
-                            components.astype(np.float64) @ components.T), 0.0))
-        info["error"] = float(error)
-        info["restart_errors"] = np.array(info["restart_errors"], dtype=np.float64)
-        info["restart_errors"][np.argmin(info["restart_errors"])] = error
-        return (np.ascontiguousarray(maps[:, order]), np.ascontiguousarray(components[order]),
-                info)
+        self.ringlike_ = info["ringlike"]
+        self.uniqueness_change_ = info["uniqueness_change"]
+        return maps, components, info
 
     def _fit_paper(self, data, k, rank, project_w, project_h, rng, init_maps):
         """``solver="als"`` / ``"mu"``: the paper's protocol (:func:`fit_batched`)."""
