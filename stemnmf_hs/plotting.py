@@ -910,8 +910,9 @@ def _mark_stop(fig, axes, stop):
     """The stopping iteration, the kept restart and a not-settled note on a convergence figure."""
     n_iter = int(stop["n_iter"])
     why = "max_iter reached" if stop.get("hit_limit") else "tolerance reached"
-    for a in axes:
-        a.axvline(n_iter, ls=":", color="0.3", lw=1)
+    for a in axes:  # a collection, not a curve: overlays count their curves only
+        a.vlines(n_iter, 0, 1, transform=a.get_xaxis_transform(), linestyles=":",
+                 colors="0.3", lw=1, label="_stop")
     title = f"stopped at iteration {n_iter} ({why})"
     if stop.get("n_restarts") is not None and stop.get("restart") is not None:
         title = (f"restart {int(stop['restart'])} of {int(stop['n_restarts'])} kept (lowest "
