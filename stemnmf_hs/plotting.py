@@ -818,7 +818,7 @@ def convergence_note(mse, hit_limit, max_iter=None, rise=1e-3):
     >>> convergence_note([3.0, 2.0, 1.0], hit_limit=False)
     ''
     >>> convergence_note([3.0, 1.0, 1.5], hit_limit=True, max_iter=3)  # doctest: +ELLIPSIS
-    'The fit did not settle: it stopped at max_iter=3 ...; the MSE rose 50% above its minimum (iteration 2) ...'
+    'The fit did not settle: it stopped at max_iter=3 ...; the MSE ended 50% above its minimum (iteration 2)...'
     """
     y = np.asarray(mse, dtype=float)
     y = y[np.isfinite(y)]
@@ -831,10 +831,11 @@ def convergence_note(mse, hit_limit, max_iter=None, rise=1e-3):
         low = int(np.argmin(y))
         if low < y.size - 1 and y[low] > 0 and y[-1] > y[low] * (1 + rise):
             parts.append(
-                f"the MSE rose {100 * (y[-1] / y[low] - 1):.3g}% above its minimum "
-                f"(iteration {low + 1}) and did not come back, a limit cycle between the "
-                "constraints and the fit (mask the direct beam with signal_mask, try fewer "
-                "components, or map_constraint=None to see whether the smoothing causes it)"
+                f"the MSE ended {100 * (y[-1] / y[low] - 1):.3g}% above its minimum "
+                f"(iteration {low + 1}): the constraints trade fit for physical components; "
+                "if the curves oscillate (a limit cycle), mask the direct beam with "
+                "signal_mask, try fewer components, or map_constraint=None to see whether "
+                "the smoothing causes it"
             )
     return ("The fit did not settle: " + "; ".join(parts) + ".") if parts else ""
 

@@ -566,7 +566,7 @@ def _record_fit(signal, estimator):
                                      estimator.max_iter)
     signal.metadata.set_item("Signal.ConstrainedNMF.hit_max_iter", bool(hit_limit))
     signal.metadata.set_item("Signal.ConstrainedNMF.convergence_note", note)
-    if note:
+    if hit_limit:  # a rising MSE alone is noted on the convergence figure, not warned
         from sklearn.exceptions import ConvergenceWarning
 
         warnings.warn(note + " s.plot_convergence() shows the curves.", ConvergenceWarning,
