@@ -7,6 +7,9 @@ Math module (numpy only): the signal layer (:mod:`stemnmf_hs.signals`), the esti
 * :func:`check_mask`: a boolean mask of the scan or pattern shape (``True`` = left out);
 * :func:`check_real`: real-valued array data;
 * :func:`check_int`: a whole number with a lower bound (``bool`` refused);
+* :func:`check_shape`: a 2D shape ``(ny, nx)`` of at least one pixel per side;
+* :func:`check_nonnegative`: a finite number ``>= 0`` (a radius in pixels; ``bool`` refused);
+* :func:`finite_array`: finite numbers of a fixed shape (a centre, a vector), or ``None``;
 * :func:`check_spline_order`: a :func:`scipy.ndimage.map_coordinates` spline order;
 * :func:`check_center`: a pattern centre ``(cx, cy)`` in pixels, inside the pattern
   (:func:`center_inside` is the bare inside rule, for callers that fall back instead);
@@ -24,9 +27,12 @@ __all__ = [
     "check_counts",
     "check_int",
     "check_mask",
+    "check_nonnegative",
     "check_probe_fwhm",
     "check_real",
+    "check_shape",
     "check_spline_order",
+    "finite_array",
 ]
 
 
@@ -120,6 +126,84 @@ def check_int(value, name, low):
     return int(value)
 
 
+def check_shape(shape, name):
+    """``shape`` as a tuple of two ints ``>= 1``: a pattern's or a scan's ``(ny, nx)``.
+
+    Examples
+    --------
+    >>> from stemnmf_hs._validation import check_shape
+    >>> check_shape([4, 5.0], "signal_shape")
+    (4, 5)
+    >>> check_shape((4,), "navigation_shape")
+    Traceback (most recent call last):
+    ...
+    ValueError: navigation_shape must be (ny, nx) in pixels, got (4,).
+    """
+    try:
+        out = tuple(int(n) for n in shape)
+    except (TypeError, ValueError):
+        out = ()
+    if len(out) != 2 or min(out) < 1:
+        raise ValueError(f"{name} must be (ny, nx) in pixels, got {shape!r}.")
+    return out
+
+
+def check_nonnegative(value, name, units="pixels"):
+    """``value`` as a finite ``float >= 0``; booleans, arrays and non-numbers refused.
+
+    Examples
+    --------
+    >>> from stemnmf_hs._validation import check_nonnegative
+    >>> check_nonnegative(2, "r_max")
+    2.0
+    >>> check_nonnegative(-1.0, "r_min")
+    Traceback (most recent call last):
+    ...
+    ValueError: r_min must be a finite number >= 0 pixels, got -1.0.
+    """
+    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 {units}, got {value!r}.")
+    return float(value)
+
+
+def finite_array(value, shape=(2,), ravel=False):
+    """``value`` as a float64 array of ``shape`` holding finite numbers; ``None`` if it is not.
+
+    The shape rule of a pattern centre ``(cx, cy)`` or an ``[x, y]`` vector (the default
+    ``shape=(2,)``) and of any fixed-length tuple of numbers; callers raise their own message
+    (naming their convention) on ``None``.
+
+    Parameters
+    ----------
+    value : object
+        Anything ``numpy.asarray`` may turn into numbers.
+    shape : tuple of int, default (2,)
+        The shape required.
+    ravel : bool, default False
+        Flatten first (so ``[[cx, cy]]`` counts as a pair).
+
+    Examples
+    --------
+    >>> from stemnmf_hs._validation import finite_array
+    >>> finite_array((1, 2.5)).tolist(), finite_array([[1, 2]], ravel=True).tolist()
+    ([1.0, 2.5], [1.0, 2.0])
+    >>> finite_array((1, float("nan"))) is None, finite_array("ab") is None
+    (True, True)
+    >>> finite_array((0.1, 0.2, 0.3), shape=(3,)).shape
+    (3,)
+    """
+    try:
+        c = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if ravel:
+        c = c.ravel()
+    if c.shape != tuple(shape) or not np.isfinite(c).all():
+        return None
+    return c
+
+
 def check_spline_order(order):
     """``order`` as an int spline order 0-5 (:func:`scipy.ndimage.map_coordinates`).
 
@@ -190,11 +274,8 @@ def check_center(center, signal_shape, name="center"):
     """
     ny, nx = (int(n) for n in signal_shape)
     middle = f"({(nx - 1) / 2:g}, {(ny - 1) / 2:g})"
-    try:
-        c = np.asarray(center, dtype=np.float64)
-    except (TypeError, ValueError):
-        c = np.zeros(0)
-    if c.shape != (2,) or not np.isfinite(c).all():
+    c = finite_array(center)
+    if c is None:
         raise ValueError(
             f"{name}={center!r} is not a pattern centre: give two numbers (cx, cy) in pixels, "
             f"column first, e.g. {name}={middle} for this {ny} x {nx} pattern (the geometric "

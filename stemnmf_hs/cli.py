@@ -33,8 +33,8 @@ simulation's truth (:func:`stemnmf_hs.data.match_ground_truth`).  It checks the 
 and the options before any long work.  ``load_scan``, ``as_scan`` and ``match_ground_truth``
 are re-exported here for callers of the former CLI functions.
 
-Exceptions to "public API only": ``signal._lazy`` (HyperSpy has no public flag for a lazy
-signal) to compute lazy factors and loadings before saving them.
+Public API only: a lazy signal is told by HyperSpy's public class,
+``isinstance(s, hs.signals.LazySignal)`` (:func:`_is_lazy`), not by its private ``_lazy`` flag.
 """
 
 from __future__ import annotations
@@ -371,15 +371,8 @@ def plot_factors(factors, path, gamma=GAMMA):
     >>> with tempfile.TemporaryDirectory() as d:
     ...     plot_factors(f, pathlib.Path(d) / "factors.png")
     """
-    from . import plotting
-    from .signals._adapter import plot_axes
-
-    fig = plotting.image_grid(
-        factors.data, plot_axes(factors.axes_manager.signal_axes), kind="diffraction",
-        prefix="factor", title=f"Diffractions (intensity$^{{{gamma:g}}}$)",
-        gamma=gamma,
-    )
-    _save_figure(fig, path)
+    _save_grid(factors, path, kind="diffraction", prefix="factor",
+               title=f"Diffractions (intensity$^{{{gamma:g}}}$)", gamma=gamma)
 
 
 def plot_loadings(loadings, path):
@@ -399,11 +392,15 @@ def plot_loadings(loadings, path):
     >>> with tempfile.TemporaryDirectory() as d:
     ...     plot_loadings(h, pathlib.Path(d) / "loadings.png")
     """
+    _save_grid(loadings, path, kind="map", prefix="map", title="Maps (loadings)")
+
+
+def _save_grid(signal, path, **kwargs):
+    """Save :func:`stemnmf_hs.plotting.image_grid` of a stack signal on its calibrated axes."""
     from . import plotting
     from .signals._adapter import plot_axes
 
-    fig = plotting.image_grid(loadings.data, plot_axes(loadings.axes_manager.signal_axes),
-                              kind="map", prefix="map", title="Maps (loadings)")
+    fig = plotting.image_grid(signal.data, plot_axes(signal.axes_manager.signal_axes), **kwargs)
     _save_figure(fig, path)
 
 
@@ -578,13 +575,20 @@ def _fit(s, args, params, signal_mask, log):
     return est, fit_s
 
 
+def _is_lazy(signal):
+    """Whether ``signal`` is a lazy HyperSpy signal (its public class, not ``_lazy``)."""
+    import hyperspy.api as hs
+
+    return isinstance(signal, hs.signals.LazySignal)
+
+
 def _write_results(s, est, out, args, log):
     """Save the three signals and the three figures; returns factors and loadings."""
     out.mkdir(parents=True, exist_ok=True)
     factors = s.get_decomposition_factors()
     loadings = s.get_decomposition_loadings()
     for sig in (factors, loadings):
-        if sig._lazy:
+        if _is_lazy(sig):
             sig.compute(show_progressbar=not args.no_progressbar)
     log(f"Writing results to {out}")
     save_kw = dict(overwrite=True, show_progressbar=not args.no_progressbar)
@@ -615,7 +619,7 @@ def _summary_sections(args, s, source, center, signal_mask, params, est, loading
             f"source: {source}",
             f"signal: {type(s).__name__}, title {s.metadata.General.title!r}",
             f"shape (navigation|signal): {shape_text(s)}, array order {nav_shape + sig_shape}",
-            f"dtype: {s.data.dtype}, lazy: {bool(s._lazy)}",
+            f"dtype: {s.data.dtype}, lazy: {_is_lazy(s)}",
             f"probe positions: {int(np.prod(nav_shape))}, pattern pixels: "
             f"{int(np.prod(sig_shape))}",
         ]),

@@ -18,7 +18,8 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from .similarity import _as_stack, rotate_patterns
+from .polar import as_pattern_stack
+from .similarity import rotate_patterns
 
 __all__ = ["DEFAULT_DISTANCE_THRESHOLD", "LINKAGE_METHODS", "SPECTRUM_DISTANCE_THRESHOLD",
            "cluster_components", "default_distance_threshold", "merge_components"]
@@ -279,7 +280,7 @@ def merge_components(
     >>> summed[:, 0, 0]
     array([2., 1.])
     """
-    stack = _as_stack(diffractions, signal_shape, signal_mask)
+    stack = as_pattern_stack(diffractions, signal_shape, signal_mask)
     k = stack.shape[0]
     maps = np.asarray(maps)
     if maps.ndim < 1 or maps.shape[0] != k:

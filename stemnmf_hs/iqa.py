@@ -89,10 +89,7 @@ def _as_image(image, name):
             f"{name} must be a 2D image (ny, nx); got an array of shape {a.shape}. "
             "Pass one diffraction pattern, or use the pairwise_* functions for a stack."
         )
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values; replace them first "
-                         "(e.g. numpy.nan_to_num).")
-    return a
+    return _finite(a, f"{name} contains")
 
 
 def _as_pair(image1, image2):
@@ -112,10 +109,15 @@ def _as_stack(images):
         raise ValueError(
             f"images must be a stack (k, ny, nx) of k >= 1 images; got shape {s.shape}."
         )
-    if not np.all(np.isfinite(s)):
-        raise ValueError("images contain NaN or infinite values; replace them first "
+    return _finite(s, "images contain")
+
+
+def _finite(a, subject):
+    """``a``, refused when it holds NaN or infinite values (``subject``: "image1 contains")."""
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{subject} NaN or infinite values; replace them first "
                          "(e.g. numpy.nan_to_num).")
-    return s
+    return a
 
 
 def _check_range(data_range):

@@ -1,9 +1,11 @@
 """All pattern geometry: centre, radii, rings and the r-phi transform.
 
 Shared by the continuity constraint (:class:`RingBinning`), the similarity of diffractions
-(:func:`polar_transform`, :func:`polar_radii`) and the signal layer (:func:`default_center`,
-the one geometric-centre rule).  Rotation of patterns is
-:func:`stemnmf_hs.similarity.rotate_patterns`.
+(:func:`polar_transform`, :func:`polar_radii`, and :func:`as_pattern_stack`, the one reading
+of a stack of patterns, also used by :mod:`stemnmf_hs.clustering`) and the signal layer
+(:func:`default_center`, the one geometric-centre rule).  Rotation of patterns is
+:func:`stemnmf_hs.similarity.rotate_patterns`.  Input rules (a centre's two numbers, a radius
+``>= 0``, a ``(ny, nx)`` shape) come from :mod:`stemnmf_hs._validation`.
 
 Math module: arrays in, arrays out; never imports HyperSpy.
 
@@ -23,13 +25,22 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_int, check_mask, check_real, check_spline_order
+from ._validation import (
+    check_int,
+    check_mask,
+    check_nonnegative,
+    check_real,
+    check_shape,
+    check_spline_order,
+    finite_array,
+)
 
 #: Largest n_features * n_rings for which the ring one-hot matrix is held dense (64 MiB).
 _DENSE_LIMIT = 1 << 24
 
 __all__ = [
     "RingBinning",
+    "as_pattern_stack",
     "default_center",
     "inscribed_radius",
     "polar_radii",
@@ -87,8 +98,8 @@ def resolve_center(center, signal_shape):
     """
     if center is None:
         return default_center(signal_shape)
-    c = np.asarray(center, dtype=np.float64).ravel()
-    if c.shape != (2,) or not np.all(np.isfinite(c)):
+    c = finite_array(center, ravel=True)
+    if c is None:
         raise ValueError(
             f"center must be two finite numbers (cx, cy) in pixels, column first, got "
             f"{center!r}."
@@ -339,13 +350,100 @@ def polar_radii(signal_shape, center=None, n_radial=None, r_max=None):
     if r_max is None:
         r_max = inscribed_radius(center, signal_shape)
     else:
-        if isinstance(r_max, bool) or not np.isscalar(r_max) or not np.isfinite(r_max) \
-                or r_max < 0:
-            raise ValueError(f"r_max must be a finite number >= 0 pixels, got {r_max!r}.")
-        r_max = float(r_max)
+        r_max = check_nonnegative(r_max, "r_max")
     if n_radial is None:
         return np.arange(int(np.floor(r_max + 1e-9)) + 1, dtype=np.float64)
     return np.linspace(0.0, r_max, check_int(n_radial, "n_radial", 1))
+
+
+def as_pattern_stack(diffractions, signal_shape=None, signal_mask=None, name="diffractions"):
+    """Refold diffractions to a float64 ``(k, ny, nx)`` stack (masked pixels = 0).
+
+    The one reading of a stack of patterns for :mod:`stemnmf_hs.similarity` and
+    :mod:`stemnmf_hs.clustering`: a ``(k, ny, nx)`` stack, or unfolded ``(k, ny * nx)`` rows,
+    or ``(k, n_kept)`` rows of the pixels a ``signal_mask`` keeps (HyperSpy's masked
+    decomposition).
+
+    Parameters
+    ----------
+    diffractions : array_like
+        ``(k, ny, nx)``, ``(k, ny * nx)`` or ``(k, n_kept)``, real and finite.
+    signal_shape : tuple of int, optional
+        ``(ny, nx)``; needed for unfolded rows unless ``signal_mask`` gives it.
+    signal_mask : array_like of bool, optional
+        ``(ny, nx)``, ``True`` for excluded pixels; set to 0 in the stack.
+    name : str, default "diffractions"
+        How messages name the input.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, ny, nx)`` float64, a copy.
+
+    Raises
+    ------
+    ValueError
+        On shapes that do not fit, no component, or NaN / infinite values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.polar import as_pattern_stack
+    >>> mask = np.zeros((2, 2), bool)
+    >>> mask[0, 0] = True
+    >>> as_pattern_stack(np.ones((1, 3)), signal_mask=mask).tolist()
+    [[[0.0, 1.0], [1.0, 1.0]]]
+    """
+    arr = check_real(diffractions, name)
+    if signal_shape is not None:
+        signal_shape = check_shape(signal_shape, "signal_shape")
+    mask = None
+    if signal_mask is not None:
+        mask = np.asarray(signal_mask, dtype=bool)
+        if mask.ndim != 2:
+            raise ValueError(
+                f"signal_mask must be a 2D (ny, nx) boolean array, got shape {mask.shape}."
+            )
+        if signal_shape is None:
+            signal_shape = mask.shape
+        mask = check_mask(mask, signal_shape)
+    if arr.ndim == 3:
+        if signal_shape is not None and arr.shape[1:] != signal_shape:
+            raise ValueError(
+                f"{name} has pattern shape {arr.shape[1:]} but signal_shape is "
+                f"{signal_shape}."
+            )
+        stack = np.array(arr, dtype=np.float64)
+    elif arr.ndim == 2:
+        if signal_shape is None:
+            raise ValueError(
+                f"{name} is unfolded with shape {arr.shape}; give signal_shape=(ny, nx) "
+                "to refold it, or pass a (k, ny, nx) stack."
+            )
+        ny, nx = signal_shape
+        n = arr.shape[1]
+        if n == ny * nx:
+            stack = np.array(arr, dtype=np.float64).reshape(arr.shape[0], ny, nx)
+        elif mask is not None and n == int((~mask).sum()):
+            stack = np.zeros((arr.shape[0], ny, nx), dtype=np.float64)
+            stack[:, ~mask] = arr
+        else:
+            kept = "" if mask is None else f" or the {int((~mask).sum())} unmasked pixels"
+            raise ValueError(
+                f"{name} has {n} features per component but signal_shape {signal_shape} "
+                f"holds {ny * nx} pixels{kept}; check signal_shape / signal_mask."
+            )
+    else:
+        raise ValueError(
+            f"{name} must be (k, ny, nx) or unfolded (k, n_features), got shape {arr.shape}."
+        )
+    if stack.shape[0] < 1:
+        raise ValueError(f"{name} holds no component (k = 0).")
+    if not np.all(np.isfinite(stack)):
+        raise ValueError(f"{name} contain NaN or infinite values; clean them first.")
+    if mask is not None:
+        stack[:, mask] = 0.0
+    return stack
 
 
 def polar_transform(

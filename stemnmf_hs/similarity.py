@@ -26,8 +26,8 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from ._validation import check_mask, check_real, check_spline_order
-from .polar import polar_radii, polar_transform, resolve_center
+from ._validation import check_nonnegative, check_real, check_spline_order
+from .polar import as_pattern_stack, polar_radii, polar_transform, resolve_center
 
 __all__ = [
     "angular_spectrum_similarity",
@@ -45,65 +45,24 @@ ISOTROPIC_RTOL = 1e-4
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def _as_stack(diffractions, signal_shape=None, signal_mask=None, name="diffractions"):
-    """Refold diffractions to a float64 ``(k, ny, nx)`` stack (masked pixels = 0)."""
-    arr = check_real(diffractions, name)
-    if signal_shape is not None:
-        try:
-            signal_shape = tuple(int(n) for n in signal_shape)
-        except TypeError:
-            raise ValueError(
-                f"signal_shape must be (ny, nx) in pixels, got {signal_shape!r}."
-            ) from None
-        if len(signal_shape) != 2 or min(signal_shape) < 1:
-            raise ValueError(f"signal_shape must be (ny, nx) in pixels, got {signal_shape!r}.")
-    mask = None
-    if signal_mask is not None:
-        mask = np.asarray(signal_mask, dtype=bool)
-        if mask.ndim != 2:
-            raise ValueError(
-                f"signal_mask must be a 2D (ny, nx) boolean array, got shape {mask.shape}."
-            )
-        if signal_shape is None:
-            signal_shape = mask.shape
-        mask = check_mask(mask, signal_shape)
-    if arr.ndim == 3:
-        if signal_shape is not None and arr.shape[1:] != signal_shape:
-            raise ValueError(
-                f"{name} has pattern shape {arr.shape[1:]} but signal_shape is "
-                f"{signal_shape}."
-            )
-        stack = np.array(arr, dtype=np.float64)
-    elif arr.ndim == 2:
-        if signal_shape is None:
-            raise ValueError(
-                f"{name} is unfolded with shape {arr.shape}; give signal_shape=(ny, nx) "
-                "to refold it, or pass a (k, ny, nx) stack."
-            )
-        ny, nx = signal_shape
-        n = arr.shape[1]
-        if n == ny * nx:
-            stack = np.array(arr, dtype=np.float64).reshape(arr.shape[0], ny, nx)
-        elif mask is not None and n == int((~mask).sum()):
-            stack = np.zeros((arr.shape[0], ny, nx), dtype=np.float64)
-            stack[:, ~mask] = arr
-        else:
-            kept = "" if mask is None else f" or the {int((~mask).sum())} unmasked pixels"
-            raise ValueError(
-                f"{name} has {n} features per component but signal_shape {signal_shape} "
-                f"holds {ny * nx} pixels{kept}; check signal_shape / signal_mask."
-            )
-    else:
-        raise ValueError(
-            f"{name} must be (k, ny, nx) or unfolded (k, n_features), got shape {arr.shape}."
-        )
-    if stack.shape[0] < 1:
-        raise ValueError(f"{name} holds no component (k = 0).")
-    if not np.all(np.isfinite(stack)):
-        raise ValueError(f"{name} contain NaN or infinite values; clean them first.")
-    if mask is not None:
-        stack[:, mask] = 0.0
-    return stack
+def _polar_stack(diffractions, signal_shape, center, signal_mask, n_azimuthal, n_radial, r_max,
+                 r_min, order):
+    """float64 polar images ``(k, R, Phi)`` and their weights ``(R, Phi)``, 0 below ``r_min``.
+
+    The common first step of eqs. (10)-(11) and of the angular spectrum: refold and check the
+    diffractions, check ``r_min``, r-phi transform them (:func:`polar_transform`).
+    """
+    stack = as_pattern_stack(diffractions, signal_shape, signal_mask)
+    r_min = check_nonnegative(r_min, "r_min")
+    polar, weights = polar_transform(
+        stack, center=center, n_radial=n_radial, n_azimuthal=n_azimuthal, r_max=r_max,
+        signal_mask=signal_mask, order=order, return_weights=True,
+    )
+    w = weights.astype(np.float64)
+    if r_min > 0:
+        radii = polar_radii(stack.shape[1:], center, n_radial, r_max)
+        w = w * (radii >= r_min)[:, None]
+    return polar.astype(np.float64), w
 
 
 def _wrap_deg(a):
@@ -266,21 +225,10 @@ def polar_cross_correlation(
     >>> bool(sim[0, 1] > 0.8), round(float(rot[0, 1]) % 180)  # 1 up to interpolation
     (True, 150)
     """
-    stack = _as_stack(diffractions, signal_shape, signal_mask)
-    k = stack.shape[0]
-    if isinstance(r_min, bool) or not np.isscalar(r_min) or not np.isfinite(r_min) \
-            or r_min < 0:
-        raise ValueError(f"r_min must be a finite number >= 0 pixels, got {r_min!r}.")
-    polar, weights = polar_transform(
-        stack, center=center, n_radial=n_radial, n_azimuthal=n_azimuthal, r_max=r_max,
-        signal_mask=signal_mask, order=order, return_weights=True,
-    )
-    polar = polar.astype(np.float64)
-    w = weights.astype(np.float64)  # (R, Phi)
-    n_phi = polar.shape[-1]
+    polar, w = _polar_stack(diffractions, signal_shape, center, signal_mask, n_azimuthal,
+                            n_radial, r_max, r_min, order)
+    k, _, n_phi = polar.shape
     if r_min > 0:
-        radii = polar_radii(stack.shape[1:], center, n_radial, r_max)
-        w = w * (radii >= r_min)[:, None]
         polar *= w[None]
     if subtract_ring_mean:
         raw_energy = np.einsum("krp,krp->k", polar, polar)
@@ -398,20 +346,10 @@ def angular_spectrum_similarity(
     >>> bool(angular_spectrum_similarity(pair)[0, 1] > 0.8)
     True
     """
-    stack = _as_stack(diffractions, signal_shape, signal_mask)
-    k = stack.shape[0]
-    if isinstance(r_min, bool) or not np.isscalar(r_min) or not np.isfinite(r_min) \
-            or r_min < 0:
-        raise ValueError(f"r_min must be a finite number >= 0 pixels, got {r_min!r}.")
-    polar, weights = polar_transform(
-        stack, center=center, n_radial=n_radial, n_azimuthal=n_azimuthal, r_max=r_max,
-        signal_mask=signal_mask, order=order, return_weights=True,
-    )
-    polar = polar.astype(np.float64) * weights.astype(np.float64)[None]
-    if r_min > 0:
-        radii = polar_radii(stack.shape[1:], center, n_radial, r_max)
-        polar *= (radii >= r_min)[None, :, None]
-    n_phi = polar.shape[-1]
+    polar, w = _polar_stack(diffractions, signal_shape, center, signal_mask, n_azimuthal,
+                            n_radial, r_max, r_min, order)
+    polar *= w[None]
+    k, _, n_phi = polar.shape
     amp = np.abs(scipy.fft.rfft(polar, axis=-1))  # (k, R, F)
     # both signs of m: every harmonic but m = 0 and (even n_phi) the Nyquist one twice
     twice = np.full(amp.shape[-1], np.sqrt(2.0))

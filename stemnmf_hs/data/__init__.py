@@ -89,18 +89,9 @@ def simulated_precipitates(seed=0, scan_step=1.0, pixel_size=0.01, noise=True, *
     >>> truth.diffractions.shape, truth.maps.shape
     ((4, 32, 32), (4, 24, 24))
     """
-    from ..signals._build import scan_signal
-
     truth = simulate_precipitates(seed=seed, noise=noise, **kwargs)
-    s = scan_signal(
-        truth.data,
-        scan_step=scan_step,
-        pixel_size=pixel_size,
-        center=truth.center,
-        title="Simulated precipitates (Kimoto et al. 2025)",
-    )
-    s.metadata.set_item("Signal.quantity", "Intensity (electrons)")
-    return s, truth
+    return _as_signal(truth, scan_step, pixel_size,
+                      "Simulated precipitates (Kimoto et al. 2025)"), truth
 
 
 def simulated_crystal_mixture(n_crystals=5, seed=0, scan_step=1.0, pixel_size=0.01,
@@ -146,15 +137,16 @@ def simulated_crystal_mixture(n_crystals=5, seed=0, scan_step=1.0, pixel_size=0.
     >>> truth.n_components, s.data.shape
     (6, (20, 20, 64, 64))
     """
+    truth = simulate_crystal_mixture(n_crystals=n_crystals, seed=seed, noise=noise, **kwargs)
+    return _as_signal(truth, scan_step, pixel_size,
+                      f"Simulated mixture of {n_crystals} crystals and an amorphous matrix"), truth
+
+
+def _as_signal(truth, scan_step, pixel_size, title):
+    """The counts of a simulator's result as a calibrated signal in electrons."""
     from ..signals._build import scan_signal
 
-    truth = simulate_crystal_mixture(n_crystals=n_crystals, seed=seed, noise=noise, **kwargs)
-    s = scan_signal(
-        truth.data,
-        scan_step=scan_step,
-        pixel_size=pixel_size,
-        center=truth.center,
-        title=f"Simulated mixture of {n_crystals} crystals and an amorphous matrix",
-    )
+    s = scan_signal(truth.data, scan_step=scan_step, pixel_size=pixel_size,
+                    center=truth.center, title=title)
     s.metadata.set_item("Signal.quantity", "Intensity (electrons)")
-    return s, truth
+    return s

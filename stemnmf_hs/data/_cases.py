@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ._simulate import amorphous_pattern, expected_counts, poisson_counts, with_matrix
+
 __all__ = [
     "DOSES",
     "ValidationCase",
@@ -318,7 +320,7 @@ def direct_beam_mask(shape, center, radius):
 
 
 def _poisson(expected, dose, seed):
-    return _rng(seed, dose).poisson(expected).astype(np.float32)
+    return poisson_counts(expected, _rng(seed, dose), np.float32)
 
 
 def _gaussian_blur_periodic(maps, sigma):
@@ -336,8 +338,7 @@ def _assemble(name, diffractions, fractions, dose, seed, mask, center, step, fwh
     """Counts from unit-sum diffractions and fraction maps summing to 1 per position."""
     W = diffractions / diffractions.sum(axis=(1, 2), keepdims=True)
     maps = (dose * fractions).astype(np.float32)
-    k, ny, nx = maps.shape
-    expected = (maps.reshape(k, -1).T @ W.reshape(k, -1)).reshape((ny, nx) + W.shape[1:])
+    expected = expected_counts(maps, W)
     return ValidationCase(
         name=name,
         data=_poisson(expected, dose, seed),
@@ -363,7 +364,7 @@ def _grain_fractions(shape, grains, sigma):
     crystal = np.stack([p * _disc(shape, (cx, cy), r, 1.0) for cx, cy, r, p in grains])
     total = crystal.sum(axis=0)
     crystal = crystal / np.maximum(total, 1.0)
-    fractions = np.concatenate([(1.0 - crystal.sum(axis=0))[None], crystal])
+    fractions = with_matrix(crystal)
     fractions = _gaussian_blur_periodic(fractions, sigma)
     return fractions / fractions.sum(axis=0, keepdims=True)
 
@@ -451,8 +452,8 @@ def abtem_case(dose=1e5, realdata_dir=None, seed=0, mask_radius=2.5):
     diffractions = (W / scale[:, None]).reshape((k,) + data.shape[2:])
     truth_maps = dose * maps * scale[:, None, None]
     mask = direct_beam_mask(data.shape[2:], centre, mask_radius)
-    fit = (truth_maps.reshape(k, -1).T @ diffractions.reshape(k, -1)) / dose
-    ref = data.reshape(fit.shape)
+    ref = data.reshape(data.shape[0] * data.shape[1], -1)
+    fit = expected_counts(truth_maps, diffractions).reshape(ref.shape) / dose
     keep = ~mask.ravel()
     residual = np.linalg.norm(fit[:, keep] - ref[:, keep]) / np.linalg.norm(ref[:, keep])
     expected = dose * data
@@ -771,8 +772,6 @@ def kinematic_case(dose=1e4, seed=0, crystallinity=(0.09, 0.09, 0.03, 0.01), sha
         ...
     ValueError: dose must be a positive number of electrons, got 0.0
     """
-    from ._simulate import amorphous_pattern
-
     dose = _check_dose(dose)
     crystallinity = tuple(float(c) for c in crystallinity)
     if len(crystallinity) != 4 or not all(0 <= c <= 1 for c in crystallinity):

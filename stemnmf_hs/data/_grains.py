@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._simulate import amorphous_pattern, spot_pattern
+from ._simulate import (
+    amorphous_pattern,
+    expected_counts,
+    poisson_counts,
+    spot_pattern,
+    with_matrix,
+)
 
 __all__ = ["GrainScan", "simulate_overlapping_grains"]
 
@@ -170,11 +176,11 @@ def simulate_overlapping_grains(
     grain_a_rot = _disc((sy, sx), cy, 18 * scale, 6 * scale)
     grain_b = _disc((sy, sx), cy, 32 * scale, 5 * scale)
     fractions = crystallinity * np.stack([grain_a, grain_a_rot, grain_b])
-    maps = electrons_per_pattern * np.concatenate([1.0 - fractions.sum(0, keepdims=True), fractions])
+    maps = electrons_per_pattern * with_matrix(fractions)
 
-    expectation = np.einsum("kyx,kuv->yxuv", maps, diffractions)
+    expectation = expected_counts(maps, diffractions, blas=False)
     if noise:
-        data = np.random.default_rng(seed).poisson(expectation).astype(np.float32)
+        data = poisson_counts(expectation, np.random.default_rng(seed), np.float32)
     else:
         data = expectation.astype(np.float32)
     overlap = (grain_a == 1) & (grain_a_rot == 1)

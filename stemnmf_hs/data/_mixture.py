@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._simulate import amorphous_pattern, spot_pattern
+from ._simulate import (
+    amorphous_pattern,
+    expected_counts,
+    poisson_counts,
+    spot_pattern,
+    with_matrix,
+)
 
 __all__ = ["CrystalMixture", "simulate_crystal_mixture"]
 
@@ -73,7 +79,7 @@ class CrystalMixture:
         >>> bool(np.allclose(mix.expectation.sum(axis=(2, 3)), 1e4))
         True
         """
-        return np.einsum("kyx,kuv->yxuv", self.maps, self.diffractions)
+        return expected_counts(self.maps, self.diffractions, blas=False)
 
 
 def simulate_crystal_mixture(
@@ -169,15 +175,10 @@ def simulate_crystal_mixture(
             frac[j] += amp * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
     total = frac.sum(axis=0)
     frac *= np.where(total > max_fraction, max_fraction / np.maximum(total, 1e-300), 1.0)[None]
-    maps = np.empty((n + 1, sy, sx))
-    maps[1:] = electrons_per_pattern * frac
-    maps[0] = electrons_per_pattern * (1.0 - frac.sum(axis=0))
-    expectation = np.einsum(
-        "kn,kf->nf", maps.reshape(n + 1, -1).astype(np.float32),
-        diffs.reshape(n + 1, -1).astype(np.float32),
-    )
+    maps = electrons_per_pattern * with_matrix(frac)
+    expectation = expected_counts(maps.astype(np.float32), diffs.astype(np.float32),
+                                  blas=False)
     np.maximum(expectation, 0, out=expectation)
-    data = rng.poisson(expectation) if noise else expectation
-    data = data.astype(dtype).reshape(sy, sx, py, px)
+    data = poisson_counts(expectation, rng, dtype) if noise else expectation.astype(dtype)
     center = (float(px // 2), float(py // 2))  # the simulators' default centre
     return CrystalMixture(data=data, diffractions=diffs, maps=maps, center=center)

@@ -48,6 +48,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from .._validation import finite_array
+
 __all__ = [
     "CRYSTAL_G_VECTORS",
     "SimulatedScan",
@@ -128,13 +130,8 @@ def _check_center(center, shape):
     ny, nx = shape
     if center is None:
         return float(nx // 2), float(ny // 2)
-    try:
-        c = np.asarray(center, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"center must be (cx, cy) = (column, row) in pixels, got {center!r}"
-        ) from None
-    if c.shape != (2,) or not np.all(np.isfinite(c)):
+    c = finite_array(center)
+    if c is None:
         raise ValueError(
             f"center must be two finite numbers (cx, cy) = (column, row) in "
             f"pixels, got {center!r}"
@@ -152,11 +149,8 @@ def _check_positive(value, name, allow_zero=False):
 
 
 def _check_vector(v, name):
-    try:
-        a = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an [x, y] pair in pixels, got {v!r}") from None
-    if a.shape != (2,) or not np.all(np.isfinite(a)):
+    a = finite_array(v)
+    if a is None:
         raise ValueError(f"{name} must be a finite [x, y] pair in pixels, got {v!r}")
     return a
 
@@ -467,7 +461,76 @@ class SimulatedScan:
         >>> bool(np.allclose(truth.expectation, truth.data, rtol=1e-5))
         True
         """
-        return np.einsum("kyx,kuv->yxuv", self.maps, self.diffractions)
+        return expected_counts(self.maps, self.diffractions, blas=False)
+
+
+def with_matrix(fractions):
+    """Crystal fractions ``(n, ...)`` with the amorphous matrix's, the rest to 1, put first.
+
+    The one rule of the simulators for the matrix: ``1 - sum(fractions)`` at every position.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.data._simulate import with_matrix
+    >>> with_matrix(np.array([[0.25], [0.5]])).ravel().tolist()
+    [0.25, 0.25, 0.5]
+    """
+    return np.concatenate([(1.0 - fractions.sum(axis=0))[None], fractions])
+
+
+def expected_counts(maps, diffractions, blas=True):
+    """Noiseless scan ``(ny, nx, qy, qx)``: ``einsum('kyx,kuv->yxuv', maps, diffractions)``.
+
+    The one forward model of the simulators and the validation cases: maps ``(k, ny, nx)``
+    (electrons) times diffractions ``(k, qy, qx)``, in the dtype the two arrays promote to.
+
+    Parameters
+    ----------
+    maps, diffractions : numpy.ndarray
+        ``(k, ny, nx)`` and ``(k, qy, qx)``.
+    blas : bool, default True
+        One ``(n_scan, k) @ (k, n_sig)`` BLAS matmul (fast); ``False``: numpy's ``einsum``
+        itself, whose sums the ``expectation`` of the result objects and their tests follow
+        to the last bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.data._simulate import expected_counts
+    >>> maps, diffractions = np.full((2, 3, 4), 5.0), np.full((2, 6, 6), 0.5)
+    >>> expected_counts(maps, diffractions).shape
+    (3, 4, 6, 6)
+    >>> bool(np.allclose(expected_counts(maps, diffractions, blas=False), 5.0))
+    True
+    """
+    if not blas:
+        return np.einsum("kyx,kuv->yxuv", maps, diffractions)
+    k, ny, nx = maps.shape
+    flat = maps.reshape(k, ny * nx).T @ diffractions.reshape(k, -1)
+    return flat.reshape((ny, nx) + diffractions.shape[1:])
+
+
+def poisson_counts(expectation, rng, dtype):
+    """Poisson counts of ``expectation`` drawn with ``rng``, as ``dtype``.
+
+    ``rng.poisson`` draws elements sequentially in C order, so sampling one scan row at a time
+    into a preallocated array gives bit-for-bit the result of ``rng.poisson(expectation)`` in
+    one call, while avoiding its full-size int64 temporary (~2x faster).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.data._simulate import poisson_counts
+    >>> lam = np.full((2, 3, 4), 7.0)
+    >>> same = np.random.default_rng(0).poisson(lam).astype(np.float32)
+    >>> bool(np.array_equal(poisson_counts(lam, np.random.default_rng(0), np.float32), same))
+    True
+    """
+    data = np.empty(expectation.shape, dtype=dtype)
+    for row in range(expectation.shape[0]):
+        data[row] = rng.poisson(expectation[row])
+    return data
 
 
 def _area_profile(n, area_size):
@@ -585,13 +648,8 @@ def simulate_precipitates(
         )
     n_el = _check_positive(electrons_per_pattern, "electrons_per_pattern")
     dt = _check_float_dtype(dtype)
-    try:
-        cr = np.asarray(crystallinity, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"crystallinity must be three fractions in [0, 1], got {crystallinity!r}"
-        ) from None
-    if cr.shape != (3,) or not np.all(np.isfinite(cr)):
+    cr = finite_array(crystallinity, shape=(3,))
+    if cr is None:
         raise ValueError(
             f"crystallinity must be three finite fractions in [0, 1] "
             f"(one per column of areas), got {crystallinity!r}"
@@ -643,27 +701,15 @@ def simulate_precipitates(
     area_labels = (inside * labels_rc).sum(axis=(0, 1)).astype(np.intp)
 
     # 3. maps in electrons
-    maps = np.empty((4, nys, nxs), dtype=np.float64)
-    maps[1:] = n_el * frac
-    maps[0] = n_el * (1.0 - frac.sum(axis=0))
+    maps = n_el * with_matrix(frac)
 
     maps_out = maps.astype(dt)
     diff_out = diff.astype(dt)
 
-    # 4. expectation: einsum('kyx,kuv->yxuv', maps, diffractions) as a single
-    #    (n_scan, 4) @ (4, n_sig) matmul, then Poisson noise.
-    expectation = (
-        maps_out.reshape(4, nys * nxs).T @ diff_out.reshape(4, nyp * nxp)
-    ).reshape(nys, nxs, nyp, nxp)
+    # 4. expectation, then Poisson noise.
+    expectation = expected_counts(maps_out, diff_out)
     if noise:
-        rng = np.random.default_rng(seed)
-        # ``rng.poisson`` draws elements sequentially in C order, so sampling
-        # one scan row at a time into a preallocated array gives bit-for-bit
-        # the same result as ``rng.poisson(expectation)`` in one call, while
-        # avoiding its float64 / int64 full-size temporaries (~2x faster).
-        data = np.empty(expectation.shape, dtype=dt)
-        for row in range(nys):
-            data[row] = rng.poisson(expectation[row])
+        data = poisson_counts(expectation, np.random.default_rng(seed), dt)
     else:
         data = expectation.astype(dt, copy=False)
 

@@ -18,9 +18,12 @@ restarts) at once; none loops over components, rings or pixels.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from scipy import ndimage
 
+from .._validation import check_mask, check_shape
 from ..polar import RingBinning
 
 __all__ = [
@@ -96,16 +99,25 @@ def continuity_projection(diffractions, binning: RingBinning, outlier_factor=2.0
     return np.maximum(d, binning.expand(robust))
 
 
+#: Tables derived from a :class:`~stemnmf_hs.polar.RingBinning` (built once per decomposition),
+#: kept here beside the binning rather than as private attributes set on it.
+_BINNING_TABLES = weakref.WeakKeyDictionary()
+
+
+def _binning_table(binning, name, build):
+    """``build(binning)``, computed once per binning and ``name``."""
+    tables = _BINNING_TABLES.setdefault(binning, {})
+    if name not in tables:
+        tables[name] = build(binning)
+    return tables[name]
+
+
 def _ring_tables(binning):
-    """int32 ring labels and float64 reciprocal ring sizes, cached on the binning."""
-    tables = getattr(binning, "_kernel_tables", None)
-    if tables is None:
-        tables = (
-            np.ascontiguousarray(binning.labels, dtype=np.int32),
-            1.0 / np.maximum(binning.counts.astype(np.float64), 1.0),
-        )
-        binning._kernel_tables = tables
-    return tables
+    """int32 ring labels and float64 reciprocal ring sizes, cached per binning."""
+    return _binning_table(binning, "kernel", lambda b: (
+        np.ascontiguousarray(b.labels, dtype=np.int32),
+        1.0 / np.maximum(b.counts.astype(np.float64), 1.0),
+    ))
 
 
 try:  # numba is a dependency of pyxem, hence always present with this package
@@ -172,7 +184,7 @@ else:
 
 
 def ring_order(binning: RingBinning):
-    """Pixel order that makes every ring a contiguous segment, cached on the binning.
+    """Pixel order that makes every ring a contiguous segment, cached per binning.
 
     Parameters
     ----------
@@ -193,13 +205,13 @@ def ring_order(binning: RingBinning):
     >>> order.shape, int(starts[0])
     ((9,), 0)
     """
-    cached = getattr(binning, "_ring_order", None)
-    if cached is None:
-        perm = np.argsort(binning.labels, kind="stable")
-        counts = np.bincount(binning.labels, minlength=binning.n_rings)
-        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        cached = binning._ring_order = (perm, starts)
-    return cached
+    return _binning_table(binning, "order", _build_ring_order)
+
+
+def _build_ring_order(binning):
+    perm = np.argsort(binning.labels, kind="stable")
+    counts = np.bincount(binning.labels, minlength=binning.n_rings)
+    return perm, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 def project_normalize_sorted(D, binning, outlier_factor, old):
@@ -783,9 +795,7 @@ def make_diffraction_projection(constraint, n_features, *, signal_shape=None, ce
             "signal_shape=(ny, nx) (and center=(cx, cy) if the pattern centre is not the "
             "middle), or use diffraction_constraint=None."
         )
-    shape = tuple(int(n) for n in signal_shape)
-    if len(shape) != 2:
-        raise ValueError(f"signal_shape must be (ny, nx); got {signal_shape!r}.")
+    shape = check_shape(signal_shape, "signal_shape")
     binning = RingBinning(shape, center, ring_width, signal_mask)
     if binning.labels.size != n_features:
         masked = "" if signal_mask is None else " minus the masked pixels"
@@ -833,18 +843,11 @@ def make_map_projection(constraint, n_samples, *, navigation_shape=None, navigat
             "map_constraint='smooth' needs the scan geometry: pass navigation_shape=(ny, nx), "
             "or use map_constraint=None."
         )
-    shape = tuple(int(n) for n in navigation_shape)
-    if len(shape) != 2:
-        raise ValueError(f"navigation_shape must be (ny, nx); got {navigation_shape!r}.")
+    shape = check_shape(navigation_shape, "navigation_shape")
     valid = None
     expected = int(np.prod(shape))
-    if navigation_mask is not None:
-        nmask = np.asarray(navigation_mask, dtype=bool)
-        if nmask.shape != shape:
-            raise ValueError(
-                f"navigation_mask has shape {nmask.shape} but the scan is {shape}; give a "
-                "boolean mask of the scan shape."
-            )
+    nmask = check_mask(navigation_mask, shape, "navigation_mask")
+    if nmask is not None:
         valid = ~nmask
         expected = int(valid.sum())
     if expected != n_samples:

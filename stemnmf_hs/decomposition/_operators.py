@@ -115,17 +115,19 @@ class _Adjoint(LinearOperator):
         super().__init__(op.dtype, op.shape[::-1])
         self.op = op
 
+    # scipy's public products of the operator (they check the shapes, then call its
+    # ``_rmatmat`` / ``_matmat``).
     def _matmat(self, Y):
-        return self.op._rmatmat(Y)
+        return self.op.rmatmat(Y)
 
     def _rmatmat(self, B):
-        return self.op._matmat(B)
+        return self.op.matmat(B)
 
     def _matvec(self, x):
-        return self.op._rmatvec(x)
+        return self.op.rmatvec(x)
 
     def _rmatvec(self, x):
-        return self.op._matvec(x)
+        return self.op.matvec(x)
 
 
 class InMemoryOperator(DataOperator):
