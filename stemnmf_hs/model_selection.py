@@ -563,7 +563,7 @@ def suggest_k(k_values, iqa_by_k, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
 
 # ------------------------------------------------------------ held-out score on counts
 #: Share of the counts thinned into the test half (Neufeld et al. 2024: epsilon).
-DEFAULT_TEST_FRACTION = 0.5
+DEFAULT_TEST_FRACTION = 0.2
 #: Held-out choices of :func:`heldout_choice`.
 HELDOUT_RULES = ("min", "one_se")
 #: Integer-valued data whose variance-to-mean ratio lies in this range are electron counts.
@@ -839,12 +839,12 @@ def thin_counts(X, test_fraction=DEFAULT_TEST_FRACTION, random_state=None, gain=
 HELDOUT_METRICS = ("deviance", "squared")
 
 
-def heldout_scores(test, maps, components, scale, floor=1e-6):
+def heldout_scores(test, maps, components, scale, floor=1e-6, cache=None):
     """Per-pattern held-out scores of one fit: Poisson deviance and squared error.
 
     The prediction for the test half is ``mu = scale * maps @ components`` (``scale =
-    epsilon / (1 - epsilon)`` for a fit on the train half), floored at ``floor`` for the
-    deviance.  Per pattern (row), the mean over pixels of the Poisson deviance ``2 [y log(y /
+    epsilon / (1 - epsilon)`` for a fit on the train half), floored at ``floor`` inside the
+    deviance's logarithm.  Per pattern (row), the mean over pixels of the Poisson deviance ``2 [y log(y /
     mu) - (y - mu)]`` and of the squared error ``(y - mu)^2``.
 
     Parameters
@@ -859,6 +859,10 @@ def heldout_scores(test, maps, components, scale, floor=1e-6):
         Ratio of the test to the train expectation.
     floor : float, default 1e-6
         Smallest prediction in the deviance (data units).
+    cache : dict, optional
+        Filled on the first call and reused by the next ones with the same ``test``: the
+        test blocks and their non-zero entries (about the memory of ``test`` once more;
+        leave ``None`` for a lazy ``test`` too large to hold).
 
     Returns
     -------
@@ -874,21 +878,31 @@ def heldout_scores(test, maps, components, scale, floor=1e-6):
     >>> s["squared"].tolist()
     [1.0, 0.0]
     """
-    W = np.asarray(maps, dtype=np.float64) * float(scale)
-    H = np.asarray(components, dtype=np.float64)
-    n = W.shape[0]
+    W = np.asarray(maps, dtype=np.float32) * np.float32(scale)
+    H = np.asarray(components, dtype=np.float32)
+    n, f = W.shape[0], H.shape[1]
     dev, sq = np.empty(n), np.empty(n)
     dask_in = _is_dask(test)
-    for start, stop in _row_blocks(n, _block_rows(H.shape[1])):
-        y = test[start:stop]
-        y = np.asarray(y.compute() if dask_in else y, dtype=np.float64)
+    for start, stop in _row_blocks(n, _block_rows(f)):
         mu = W[start:stop] @ H
-        sq[start:stop] = ((y - mu) ** 2).mean(axis=1)
-        mu = np.maximum(mu, floor)
-        pos = y > 0
-        ylog = np.zeros_like(y)
-        ylog[pos] = y[pos] * np.log(y[pos] / mu[pos])
-        dev[start:stop] = (2.0 * (ylog - (y - mu))).mean(axis=1)
+        if cache is not None and start in cache:
+            y, idx, yp, ylogy = cache[start]
+        else:
+            y = test[start:stop]
+            y = np.asarray(y.compute() if dask_in else y, dtype=np.float32)
+            idx = np.flatnonzero(y).astype(np.int32)    # the log only where y > 0
+            yp = y.ravel()[idx]
+            rows = idx // np.int32(f)
+            ylogy = np.bincount(rows, weights=yp * np.log(yp), minlength=stop - start)
+            if cache is not None:
+                cache[start] = (y, idx, yp, ylogy)
+        r = y - mu
+        sq[start:stop] = np.einsum("ij,ij->i", r, r, dtype=np.float64) / f
+        # 2 [y log y - y log mu - (y - mu)], summed over the pixels of each pattern
+        ylogmu = np.bincount(idx // np.int32(f),
+                             weights=yp * np.log(np.maximum(mu.ravel()[idx], floor)),
+                             minlength=stop - start)
+        dev[start:stop] = 2.0 * (ylogy - ylogmu - r.sum(axis=1, dtype=np.float64)) / f
     return {"deviance": dev, "squared": sq}
 
 

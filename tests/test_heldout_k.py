@@ -104,7 +104,7 @@ def low_dose_estimate():
     # (the scan reduced from 36 x 36 to 24 x 24 positions for time).
     s, _ = simulated_precipitates(seed=0, scan_shape=(24, 24), pattern_shape=(128, 128),
                                   electrons_per_pattern=1e4)
-    return s.estimate_number_of_components(range(2, 9), random_state=0,
+    return s.estimate_number_of_components(range(2, 7), random_state=0,
                                            show_progressbar=False)
 
 
@@ -123,7 +123,7 @@ def test_normalised_scan_falls_back_to_cao():
     s, _ = simulated_precipitates(seed=1, scan_shape=(24, 24), pattern_shape=(32, 32))
     s.data = s.data / s.data.max()
     with pytest.warns(UserWarning, match="No held-out score: .*not whole numbers"):
-        est = s.estimate_number_of_components(range(2, 6), max_iter=20, random_state=0,
+        est = s.estimate_number_of_components(range(2, 5), max_iter=10, random_state=0,
                                               show_progressbar=False)
     assert est.heldout_score is None and not est.count_model.is_counts
     assert est.suggested_k == est.cao_k
@@ -136,9 +136,9 @@ def test_lazy_scan_gets_the_heldout_score():
     lazy = s.as_lazy()
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        est = lazy.estimate_number_of_components(range(2, 6), max_iter=20, random_state=0,
+        est = lazy.estimate_number_of_components(range(2, 5), max_iter=10, random_state=0,
                                                  show_progressbar=False)
-    ref = s.estimate_number_of_components(range(2, 6), max_iter=20, random_state=0,
+    ref = s.estimate_number_of_components(range(2, 5), max_iter=10, random_state=0,
                                           show_progressbar=False)
     assert est.heldout_score is not None
     # the same draws of the thinning (seeded per pattern), the same scores

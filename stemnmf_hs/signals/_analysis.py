@@ -629,6 +629,8 @@ def _heldout_setup(data, template, test_fraction, gain):
     train, test = _ms.thin_counts(data.X, test_fraction, random_state=template.random_state,
                                   gain=cm.gain)
     scale = test_fraction / (1 - test_fraction)
+    cache = {} if isinstance(test, np.ndarray) else None  # lazy: thinned again per k
     return {"count_model": cm, "test_fraction": test_fraction, "metric": "deviance",
             "fit_data": as_operator(train, check_values=False),
-            "score": lambda maps, comps: _ms.heldout_scores(test, maps, comps, scale)}
+            "score": lambda maps, comps: _ms.heldout_scores(test, maps, comps, scale,
+                                                            cache=cache)}
