@@ -49,6 +49,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from .._validation import finite_array
+from ..polar import resolve_center
 
 __all__ = [
     "CRYSTAL_G_VECTORS",
@@ -130,13 +131,7 @@ def _check_center(center, shape):
     ny, nx = shape
     if center is None:
         return float(nx // 2), float(ny // 2)
-    c = finite_array(center)
-    if c is None:
-        raise ValueError(
-            f"center must be two finite numbers (cx, cy) = (column, row) in "
-            f"pixels, got {center!r}"
-        )
-    return float(c[0]), float(c[1])
+    return resolve_center(center, shape)  # the simulators' default centre differs (above)
 
 
 def _check_positive(value, name, allow_zero=False):

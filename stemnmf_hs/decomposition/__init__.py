@@ -31,21 +31,16 @@ from ._operators import (
 )
 from ._sweep import sweep_n_components
 
-__all__ = [
+from . import _operators
+
+#: The estimator's names, the constraints' kernel helpers, the sweep, and every public name of
+#: ``_operators`` (listed once, there).
+__all__ = sorted([
     "ConstrainedNMF",
-    "DaskOperator",
-    "DataOperator",
-    "InMemoryOperator",
-    "SketchedOperator",
-    "as_operator",
-    "check_dask_matrix",
     "check_n_components",
     "constrained_nmf",
     "gaussian_kernel",
-    "is_dask",
-    "k_component_loss",
     "resolve_map_kernel",
-    "sketch",
-    "sketch_rank",
     "sweep_n_components",
-]
+    *_operators.__all__,
+])
