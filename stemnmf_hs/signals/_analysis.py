@@ -505,8 +505,9 @@ class NumberOfComponentsMixin:
             (measured on :func:`stemnmf_hs.data.simulated_crystal_mixture`).  ``"hals"``
             (the estimator's default) chose k within 1 of the truth on every validation
             case from 1e4 electrons per pattern up, ALS on 7 of 8 (see
-            :func:`stemnmf_hs.model_selection.combine_k`), but its sweep took 4-6x as long
-            on the 36 x 36 x 128 x 128 benchmark scan; ALS stays the sweep's default.
+            :func:`stemnmf_hs.model_selection.combine_k`), but its sweep took 3-6x as long
+            on the 36 x 36 x 128 x 128 benchmark scan (144 s against 23-52 s, loaded
+            machine); ALS stays the sweep's default.
         n_restarts : int, default 2
             Restarts per fit (a final fit uses the paper's 10).
         max_iter : int, default 100
