@@ -23,7 +23,7 @@ import weakref
 import numpy as np
 from scipy import ndimage
 
-from .._validation import check_mask, check_shape
+from .._validation import check_center, check_mask, check_probe_fwhm, check_shape
 from ..polar import RingBinning
 
 __all__ = [
@@ -796,6 +796,8 @@ def make_diffraction_projection(constraint, n_features, *, signal_shape=None, ce
             "middle), or use diffraction_constraint=None."
         )
     shape = check_shape(signal_shape, "signal_shape")
+    if center is not None:
+        center = check_center(center, shape)
     binning = RingBinning(shape, center, ring_width, signal_mask)
     if binning.labels.size != n_features:
         masked = "" if signal_mask is None else " minus the masked pixels"
@@ -855,5 +857,7 @@ def make_map_projection(constraint, n_samples, *, navigation_shape=None, navigat
             f"X has {n_samples} samples but navigation_shape {shape} (with its mask) gives "
             f"{expected}; pass the scan shape and navigation_mask of the data."
         )
+    if probe_fwhm is not None and scan_step is not None:
+        check_probe_fwhm(probe_fwhm, scan_step, shape)
     kernel = resolve_map_kernel(map_kernel, probe_fwhm, scan_step)
     return MapProjection(shape, kernel, valid)
