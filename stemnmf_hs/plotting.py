@@ -1204,16 +1204,15 @@ def k_estimate_figure(k_values, loss, knee, range_of_interest, roi_k_values, cri
 
     roi = np.asarray(roi_k_values)
     c = criteria
-    ax_crit.plot(roi, c["max_ssim"], "o-", color="tab:green", label="max off-diag SSIM")
-    if thresholds["ssim"] is not None:
-        ax_crit.axhline(thresholds["ssim"], color="tab:green", ls="--", lw=0.8)
-    ax_crit.set_ylabel("SSIM", color="tab:green")
     ax_crit.set_xlabel("number of components k")
     ax_g = ax_crit.twinx()
-    ax_g.plot(roi, c["min_gmsd"], "s-", color="tab:purple", label="min off-diag GMSD")
-    if thresholds["gmsd"] is not None:
-        ax_g.axhline(thresholds["gmsd"], color="tab:purple", ls="--", lw=0.8)
-    ax_g.set_ylabel("GMSD", color="tab:purple")
+    for ax_, key, name, colour, marker, label in (
+            (ax_crit, "max_ssim", "ssim", "tab:green", "o-", "max off-diag SSIM"),
+            (ax_g, "min_gmsd", "gmsd", "tab:purple", "s-", "min off-diag GMSD")):
+        ax_.plot(roi, c[key], marker, color=colour, label=label)
+        if thresholds[name] is not None:
+            ax_.axhline(thresholds[name], color=colour, ls="--", lw=0.8)
+        ax_.set_ylabel(name.upper(), color=colour)
     for kd in roi[~np.asarray(c["distinct"], bool)]:
         ax_crit.axvline(kd, color="0.6", lw=6, alpha=0.3)
     ax_crit.axvline(suggested_k, color="tab:orange", lw=1.5)

@@ -75,7 +75,7 @@ def check_filter_size(size, scan_shape):
     >>> check_filter_size(4, (10, 12))
     Traceback (most recent call last):
         ...
-    ValueError: size=4 is not a positive odd integer: ...
+    ValueError: size=4 is not a positive odd integer: the neighbourhood must be centred on the probe position. Use an odd size such as 3 (the paper's 3 x 3 kernel).
     """
     if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
         raise TypeError(

@@ -22,8 +22,9 @@ order).  Private HyperSpy names used, for want of a public one:
   (HyperSpy's own method, which the subclass overrides);
 * ``learning_results._object`` (where HyperSpy keeps the fitted estimator): removed, since
   HDF5/zarr cannot store it; the parameters are kept in ``metadata.Signal.ConstrainedNMF``;
-* ``signal._lazy``, ``signal._deepcopy_with_new_data`` (a copy sharing everything but the
-  data) and ``signal._plot`` (to close a previous plot, :func:`close_plot`).
+* ``signal._deepcopy_with_new_data`` (a copy sharing everything but the data) and
+  ``signal._plot`` (to close a previous plot, :func:`close_plot`); whether a signal is lazy
+  is asked publicly (:func:`is_lazy`: ``isinstance`` of ``hs.signals.LazySignal``).
 
 Data flow: this module imports the math modules and :mod:`stemnmf_hs.plotting`, never the
 signal classes or mixins.  Longer than 600 lines because it is one topic, the boundary with
@@ -84,6 +85,22 @@ _ESTIMATOR_PARAMS = frozenset(ConstrainedNMF().get_params())
 _GEOMETRY = frozenset({"signal_shape", "navigation_shape", "signal_mask", "navigation_mask"})
 
 
+def is_lazy(signal):
+    """Whether ``signal`` is a lazy (dask-backed) HyperSpy signal, asked publicly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspy.api as hs
+    >>> s = hs.signals.Signal2D(np.zeros((2, 3, 3)))
+    >>> is_lazy(s), is_lazy(s.as_lazy())
+    (False, True)
+    """
+    import hyperspy.api as hs
+
+    return isinstance(signal, hs.signals.LazySignal)
+
+
 def is_constrained(algorithm):
     """Whether ``algorithm`` asks for the constrained NMF (its name or an estimator)."""
     return (isinstance(algorithm, str) and algorithm == ALGORITHM) or isinstance(
@@ -93,7 +110,7 @@ def is_constrained(algorithm):
 
 def hyperspy_decomposition(signal):
     """HyperSpy's own ``decomposition`` (lazy or in-memory) bound to ``signal``."""
-    if signal._lazy:
+    if is_lazy(signal):
         from hyperspy._signals.lazy import LazySignal
 
         return LazySignal.decomposition.__get__(signal)
@@ -108,7 +125,7 @@ def constrained_decomposition(signal, parent, opts):
     return_info = bool(opts.pop("return_info", False))
     print_info = opts.pop("print_info", True)
     hs_only = _hyperspy_options(signal, opts)
-    if signal._lazy and hs_only:
+    if is_lazy(signal) and hs_only:
         raise ValueError(
             f"decomposition(algorithm='{ALGORITHM}') on a lazy signal streams the data and "
             f"does not support HyperSpy's options {hs_only}; leave them at their defaults, "
@@ -170,7 +187,7 @@ def _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, 
     lr.factors = factors
     lr.loadings = loadings
     if print_info:
-        mode = "lazy, streamed" if signal._lazy else "in memory"
+        mode = "lazy, streamed" if is_lazy(signal) else "in memory"
         print(f"Decomposition info:\n  algorithm={ALGORITHM} ({mode})\n"
               f"  output_dimension={lr.output_dimension}\n  estimator: {estimator!r}")
 
@@ -198,7 +215,7 @@ def solver_data(signal, nav_mask, sig_mask, clip_negative):
     at most one float32 copy (none for unmasked float32 data, whose unfolding is a view).
     ``ConstrainedNMF.fit`` takes either as prepared data (values checked by the caller).
     """
-    if signal._lazy:
+    if is_lazy(signal):
         return DaskOperator(_lazy_matrix(signal, nav_mask, sig_mask, clip_negative))
     data = signal.data
     ny, nx, sy, sx = data.shape
@@ -420,7 +437,7 @@ def check_values(signal, clip_negative=False):
             "non-negative intensities)."
         )
     unsigned = np.issubdtype(data.dtype, np.unsignedinteger) or data.dtype == bool
-    if unsigned and signal._lazy:
+    if unsigned and is_lazy(signal):
         return  # no pass over a lazy scan for unsigned data (the estimator sees zero counts)
     if unsigned:
         check_counts(data.max())
@@ -428,7 +445,7 @@ def check_values(signal, clip_negative=False):
     # min and max only (no scan-sized temporaries): NaN propagates into both, inf shows in
     # one of them; the bad values are counted on the error path only.
     vmin, vmax = data.min(), data.max()
-    if signal._lazy:
+    if is_lazy(signal):
         import dask
 
         vmin, vmax = dask.compute(vmin, vmax)
@@ -616,12 +633,8 @@ def stack_like(data, axes, title="", navigation_name="component"):
     -------
     hyperspy.signals.Signal2D
     """
-    import hyperspy.api as hs
-
-    s = hs.signals.Signal2D(np.asarray(data))
-    _copy_axes(s.axes_manager.signal_axes, axes)
+    s = image_like(data, axes, title)
     s.axes_manager.navigation_axes[0].name = navigation_name
-    s.metadata.General.title = title
     return s
 
 

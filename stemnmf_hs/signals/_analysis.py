@@ -23,6 +23,7 @@ from ._adapter import (
     expand_rows,
     fit_center,
     image_like,
+    is_lazy,
     prepare_estimator,
     solver_data,
     stack_like,
@@ -404,7 +405,7 @@ class ComponentAnalysisMixin:
         am = self.axes_manager
         flat = self.data.reshape((am.navigation_size, am.signal_size))
         means, _ = overlap.class_means(flat, labels, k)
-        if self._lazy:
+        if is_lazy(self):
             means = means.compute()
         sig_shape = tuple(am.signal_shape[::-1])
         means = np.asarray(means).reshape((k,) + sig_shape)
