@@ -652,7 +652,10 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
     On the built-in simulation (``simulated_precipitates(seed=0)``, default fit) the
     crystal cosines rise from 0.59-0.67 to 0.92-0.97 with the ring median; the pixel rule
     (quantile 0.05) reaches only 0.81-0.88 because the fit's crystal diffractions have
-    clipped zeros on the rings.
+    clipped zeros on the rings.  The rule cannot tell a copy of the amorphous rings from a
+    crystal's own diffuse halo: real patterns with one (the ASTAR pattern holds about 0.45 of
+    the amorphous pattern) lose that halo to the amorphous map (``unique_components=False``
+    keeps it).
 
     Parameters
     ----------
