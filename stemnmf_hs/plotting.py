@@ -202,9 +202,8 @@ def display_axis(axis):
     units = display_units(axis.units)
     factor = _LENGTHS_IN_NM.get(units)
     if factor is None or factor == 1.0:
-        return axis._replace(units=units)
-    return axis._replace(scale=float(axis.scale) * factor, offset=float(axis.offset) * factor,
-                         units="nm")
+        return Axis(axis.name, axis.scale, axis.offset, units)
+    return Axis(axis.name, float(axis.scale) * factor, float(axis.offset) * factor, "nm")
 
 
 def quantity_units(quantity, bare_units=False):

@@ -33,6 +33,7 @@ from .decomposition import is_dask
 __all__ = [
     "NOISE_STD_METHODS",
     "check_filter_size",
+    "output_dtype",
     "mean_filter_navigation",
     "neighbour_counts",
     "noise_std",
@@ -141,8 +142,28 @@ def neighbour_counts(scan_shape, size=3):
     return np.outer(_axis_counts(ny, r), _axis_counts(nx, r))
 
 
-def _output_dtype(dtype):
-    """float64 stays float64; every other real dtype (integers, bool, float16/32) -> float32."""
+def output_dtype(dtype):
+    """The dtype of the filtered scan: float64 stays float64, other real dtypes give float32.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype or str
+        dtype of the scan (integers, bool, float16/32/64).
+
+    Returns
+    -------
+    numpy.dtype
+
+    Raises
+    ------
+    TypeError
+        For complex or non-numeric data (the filter needs real intensities).
+
+    Examples
+    --------
+    >>> output_dtype("uint16"), output_dtype("float64")
+    (dtype('float32'), dtype('float64'))
+    """
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.complexfloating) or not (
         np.issubdtype(dtype, np.number) or dtype == bool
@@ -162,7 +183,7 @@ def _normalized_box_mean(block, size, factor_y, factor_x):
     ``uniform_filter1d(mode="constant")`` divides the in-block sum by ``size``; multiplying
     by ``size / count`` along each axis turns it into the mean over the positions that exist.
     """
-    out = np.empty(block.shape, dtype=_output_dtype(block.dtype))
+    out = np.empty(block.shape, dtype=output_dtype(block.dtype))
     ndimage.uniform_filter1d(block, size, axis=0, output=out, mode="constant", cval=0.0)
     ndimage.uniform_filter1d(out, size, axis=1, output=out, mode="constant", cval=0.0)
     if factor_y is not None:
@@ -237,7 +258,7 @@ def mean_filter_navigation(data, size=3):
         )
     scan_shape = tuple(int(n) for n in data.shape[:2])
     size = check_filter_size(size, scan_shape)
-    dtype = _output_dtype(data.dtype)
+    dtype = output_dtype(data.dtype)
     r = size // 2
     counts_y = _axis_counts(scan_shape[0], r)
     counts_x = _axis_counts(scan_shape[1], r)

@@ -50,7 +50,7 @@ def test_simulated_precipitates_k30_default_clusters():
 def _realdata_case(builder):
     try:
         return builder(1e5)
-    except FileNotFoundError as err:  # /work/shared/realdata (or a file of it) absent
+    except FileNotFoundError as err:  # ../shared/realdata (or a file of it) absent
         pytest.skip(str(err))
 
 

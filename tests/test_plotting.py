@@ -17,10 +17,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
+from stemnmf_hs import plotting as _components
 from stemnmf_hs.data import simulate_overlapping_grains
 from stemnmf_hs.overlap import DEFAULT_THRESHOLDS
-from stemnmf_hs import plotting as _components
-from stemnmf_hs.signals._build import scan_signal
 from stemnmf_hs.plotting import (
     DIFFRACTION_CMAP,
     LABEL_COLOURS,
@@ -30,6 +29,7 @@ from stemnmf_hs.plotting import (
     SIGNED_CMAP,
     overlap_level_colours,
 )
+from stemnmf_hs.signals._build import scan_signal
 
 K = 4
 

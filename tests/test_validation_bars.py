@@ -13,8 +13,7 @@ import pytest
 from sklearn.decomposition import NMF
 
 from stemnmf_hs import ConstrainedNMF
-from stemnmf_hs.data import score_decomposition
-from stemnmf_hs.data import _cases
+from stemnmf_hs.data import _cases, score_decomposition
 
 FIT = dict(n_restarts=2, max_iter=100, tol=0, random_state=0)
 

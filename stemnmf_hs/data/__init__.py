@@ -9,6 +9,7 @@ Ground-truth matching (:func:`match_ground_truth`, :func:`truth_assignment`) liv
 
 from __future__ import annotations
 
+from ._cases import ValidationCase, abtem_case, kinematic_case, real_pattern_case
 from ._grains import GrainScan, simulate_overlapping_grains
 from ._mixture import CrystalMixture, simulate_crystal_mixture
 from ._simulate import (
@@ -17,7 +18,6 @@ from ._simulate import (
     simulate_precipitates,
     spot_pattern,
 )
-from ._cases import ValidationCase, abtem_case, kinematic_case, real_pattern_case
 from ._truth import match_ground_truth, score_decomposition, truth_assignment
 from ._zarr import open_complete_zarr, write_zarr_scan
 

@@ -519,6 +519,7 @@ def _titan_profile(img):
     valid = img > np.percentile(img, 40)
 
     def search(step, c0, half):
+        """Grid search of the centre ``(cx, cy)`` (pixels) within ``half`` coarse pixels of ``c0`` on the image subsampled by ``step``; the lowest within-radius variance wins."""
         small, vs = img[::step, ::step], valid[::step, ::step]
         vals = small[vs]
         yy, xx = np.nonzero(vs)

@@ -387,6 +387,7 @@ def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous
     nan = float("nan")
 
     def fac(j):
+        """The factor ``(n_pixels,)`` matched to true component ``j``, or ``None`` when unmatched."""
         return F[perm[j]] if perm[j] >= 0 else None
 
     out = {"perm": perm}

@@ -142,10 +142,12 @@ class _BlurredData:
         self.shape = data.shape
 
     def matmat(self, A):
+        """``((B X) A, X A)``: ``A`` ``(F, m)`` -> two ``(N, m)`` float32 arrays (blurred and raw)."""
         raw = self.data.matmat(A)
         return raw if self.blur is None else self.blur.apply(raw), raw
 
     def rmatmat(self, Y):
+        """``(B X)^T Y = X^T (B^T Y)``: ``Y`` ``(N, m)`` -> ``(F, m)`` float32."""
         return self.data.rmatmat(Y if self.blur is None else self.blur.adjoint(Y))
 
 
@@ -233,6 +235,7 @@ def _hals_diffractions(D, MtX, MtM, sweeps, project_w=None, sel=None, penalty=0.
             a = diag[:, j].astype(np.float64)
 
             def row_objective(d):
+                """``(J of row j minus the constant, per restart (R,); [d]_W (R, F))`` for rows ``d`` ``(R, F)``."""
                 P = project_w(d)
                 dist = np.einsum("rf,rf->r", P - d, P - d, dtype=np.float64)
                 quad = a * np.einsum("rf,rf->r", d, d, dtype=np.float64)
@@ -344,15 +347,18 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
         init_iter = 0
 
     def products_t(M):
+        """``M^T (B X)`` of every restart: ``M`` ``(R, N, k)`` -> ``(R, k, F)``."""
         mt = M.transpose(0, 2, 1).reshape(R * k, N).T
         return np.ascontiguousarray(bdata.rmatmat(mt).T).reshape(R, k, F)
 
     def products(D):
+        """``(B X) D^T`` and ``X D^T`` of every restart: ``D`` ``(R, k, F)`` -> two ``(R, N, k)``."""
         b, raw = bdata.matmat(D.reshape(R * k, F).T)
         tr = lambda a: np.ascontiguousarray(a.reshape(N, R, k).transpose(1, 0, 2))
         return tr(b), tr(raw)
 
     def fit_terms(MtX, MtM, Dc):
+        """Fit term ``||B X - M D||^2 - ||B X||^2`` per restart ``(R,)`` float64 from the products."""
         cross = np.einsum("rkf,rkf->r", MtX, Dc, dtype=np.float64)
         D64 = Dc.astype(np.float64)
         quad = np.einsum("rij,rij->r", MtM.astype(np.float64), D64 @ D64.transpose(0, 2, 1))
@@ -362,6 +368,7 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
     use_w = project_w is not None
 
     def distances(Dc):
+        """``(||[d_j]_W - d_j||^2 on the penalized rows (R, k), [Dc]_W (R, k, F))``."""
         if not use_w:
             return np.zeros((R, k))
         P = project_w(Dc.reshape(R * k, F)).reshape(R, k, F)
@@ -369,12 +376,14 @@ def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.
         return np.where(sel, d, 0.0), P
 
     def objective_w(MtX, MtM, Dc):
+        """``J - ||B X||^2`` per restart ``(R,)`` for diffractions ``Dc`` ``(R, k, F)`` at the current maps."""
         f = fit_terms(MtX, MtM, Dc)
         if not use_w or not sel.any():
             return f
         return f + penalty * (np.einsum("rjj->rj", MtM) * distances(Dc)[0]).sum(1)
 
     def normalize(D, M):
+        """Unit-sum rows of ``D`` ``(R, k, F)``, the inverse factor on ``M`` ``(R, N, k)`` (``J`` unchanged)."""
         s = D.sum(axis=2)
         s = np.where(s > 0, s, 1).astype(np.float32)
         return D / s[:, :, None], M * s[:, None, :]
@@ -750,6 +759,7 @@ def product_change(old, new):
                           for m, d in (old, new)]
 
     def inner(Ma, Da, Mb, Db):
+        """``<Ma Da, Mb Db>_F`` from the ``k x k`` Grams (float)."""
         return float(np.einsum("ij,ji->", Ma.T @ Mb, Db @ Da.T))
 
     a = inner(M1, D1, M1, D1)

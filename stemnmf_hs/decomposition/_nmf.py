@@ -33,8 +33,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
 from ._constraints import make_diffraction_projection, make_map_projection
-from ._operators import DataOperator, as_operator, is_dask, sketch_rank
 from ._descent import fit_monotone
+from ._operators import DataOperator, as_operator, is_dask, sketch_rank
 from ._solver import fit_batched, nnls_maps
 
 __all__ = ["ConstrainedNMF", "check_n_components", "constrained_nmf"]

@@ -22,8 +22,8 @@ order).  Private HyperSpy names used, for want of a public one:
   (HyperSpy's own method, which the subclass overrides);
 * ``learning_results._object`` (where HyperSpy keeps the fitted estimator): removed, since
   HDF5/zarr cannot store it; the parameters are kept in ``metadata.Signal.ConstrainedNMF``;
-* ``signal._deepcopy_with_new_data`` (a copy sharing everything but the data) and
-  ``signal._plot`` (to close a previous plot, :func:`close_plot`); whether a signal is lazy
+* ``signal._plot`` (to close a previous plot, :func:`close_plot`); a signal around new data
+  is built through the public constructor (:func:`with_new_data`); whether a signal is lazy
   is asked publicly (:func:`is_lazy`: ``isinstance`` of ``hs.signals.LazySignal``).
 
 Data flow: this module imports the math modules and :mod:`stemnmf_hs.plotting`, never the
@@ -532,7 +532,54 @@ def _working_copy(signal, clip_negative):
         data = data.astype(np.float32)
     elif data is signal.data:
         data = data.view()
-    return signal._deepcopy_with_new_data(data)
+    return with_new_data(signal, data)
+
+
+def with_new_data(signal, data):
+    """A new signal of ``signal``'s class, axes and metadata around ``data`` (not copied).
+
+    Built through HyperSpy's public constructor from ``axes_manager.as_dictionary()`` and
+    the metadata dictionaries, so only the metadata are copied.  A dask ``data`` on an
+    in-memory signal gives the lazy class (``as_lazy``).
+
+    Parameters
+    ----------
+    signal : hyperspy.signals.BaseSignal
+    data : numpy.ndarray or dask.array.Array
+        Of ``signal.data.shape`` (array order).
+
+    Returns
+    -------
+    hyperspy.signals.BaseSignal
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspy.api as hs
+    >>> s = hs.signals.Signal2D(np.ones((2, 3, 4)))
+    >>> s.axes_manager[0].scale = 1.5
+    >>> new = with_new_data(s, np.zeros((2, 3, 4)))
+    >>> new.axes_manager[0].scale, float(s.data.sum())
+    (1.5, 24.0)
+    """
+    axes = list(signal.axes_manager.as_dictionary().values())
+    out = type(signal)(data, axes=axes, metadata=signal.metadata.as_dictionary(),
+                       original_metadata=signal.original_metadata.as_dictionary())
+    if is_dask_array(data) and not is_lazy(out):
+        out = out.as_lazy()
+    return out
+
+
+def is_dask_array(data):
+    """Whether ``data`` is a dask array (without importing dask when it is not loaded).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_dask_array(np.zeros(2))
+    False
+    """
+    return type(data).__module__.split(".")[0] == "dask"
 
 
 def estimator_parameters(estimator):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import preprocessing
-from ._adapter import data_units
+from ._adapter import data_units, is_lazy, with_new_data
 
 __all__ = ["PreprocessingMixin"]
 
@@ -126,11 +126,17 @@ class PreprocessingMixin:
         scan_shape = tuple(am.navigation_shape[::-1])
         size = preprocessing.check_filter_size(size, scan_shape)
         inplace = _check_bool(inplace, "inplace")
-        lazy_output = _check_lazy_output(lazy_output, self._lazy)
-        preprocessing._output_dtype(self.data.dtype)  # refuses complex data up front
+        lazy_output = _check_lazy_output(lazy_output, is_lazy(self))
+        preprocessing.output_dtype(self.data.dtype)  # refuses complex data up front
 
+        if inplace and lazy_output and not is_lazy(self):
+            raise ValueError(
+                "inplace=True with lazy_output=True cannot turn this in-memory signal lazy in "
+                "place; use s.as_lazy().mean_filter_navigation(..., inplace=True), or "
+                "inplace=False."
+            )
         data = self.data
-        if lazy_output and not self._lazy:
+        if lazy_output and not is_lazy(self):
             import dask.array as da
 
             sig_axes = {ax: -1 for ax in range(2, data.ndim)}
@@ -145,7 +151,7 @@ class PreprocessingMixin:
             if out.metadata.has_item("_HyperSpy.navigator"):
                 del out.metadata._HyperSpy.navigator
         else:
-            out = self._deepcopy_with_new_data(filtered)
+            out = with_new_data(self, filtered)
         title = out.metadata.General.title
         note = f"mean filter {size}x{size} over the scan"
         out.metadata.General.title = f"{title} ({note})" if title else note.capitalize()
@@ -153,10 +159,7 @@ class PreprocessingMixin:
             "Signal.mean_filter_navigation",
             {"size": size, "edges": "mean over the in-scan neighbours (normalized)"},
         )
-        if lazy_output and not out._lazy:  # in-memory signal, dask result
-            out._lazy = True
-            out._assign_subclass()
-        elif out._lazy and not lazy_output:
+        if is_lazy(out) and not lazy_output:
             out.compute(show_progressbar=show_progressbar)
         return None if inplace else out
 
@@ -239,7 +242,7 @@ class PreprocessingMixin:
                 f"The wavelet estimators need patterns of at least 2 x 2 pixels; these are "
                 f"{am.signal_shape}. Use method='std'."
             )
-        lazy_output = _check_lazy_output(lazy_output, self._lazy)
+        lazy_output = _check_lazy_output(lazy_output, is_lazy(self))
 
         nsd = self.map(
             preprocessing.noise_std,

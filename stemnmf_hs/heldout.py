@@ -1,0 +1,423 @@
+"""Held-out score of the number of components on electron counts (issue 14).
+
+Binomial thinning splits Poisson counts into independent train and test parts (a count
+thinned with probability ``eps`` gives independent Poisson(``eps`` lambda) and
+Poisson((1 - ``eps``) lambda) parts; Neufeld, Dharamshi, Gao & Witten, JMLR 25 (2024),
+"Data thinning for convolution-closed distributions"); a fit on the train part is scored by
+the Poisson deviance of the test part.  :func:`estimate_gain` / :func:`count_model` decide
+whether data are counts (and with which detector gain) before anything is thinned.
+:mod:`stemnmf_hs.model_selection` combines the score with Cao's criteria and re-exports
+these names.
+
+Math module: arrays in (numpy or dask), arrays out; never imports HyperSpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_TEST_FRACTION",
+    "ELECTRON_GAIN_RANGE",
+    "HELDOUT_METRICS",
+    "HELDOUT_RULES",
+    "CountModel",
+    "count_model",
+    "estimate_gain",
+    "heldout_choice",
+    "heldout_scores",
+    "thin_counts",
+]
+
+#: Share of the counts thinned into the test half (Neufeld et al. 2024: epsilon).
+DEFAULT_TEST_FRACTION = 0.2
+#: Held-out choices of :func:`heldout_choice`.
+HELDOUT_RULES = ("min", "one_se")
+#: Integer-valued data whose variance-to-mean ratio lies in this range are electron counts.
+ELECTRON_GAIN_RANGE = (0.5, 2.0)
+
+
+def _is_dask(X):
+    return type(X).__module__.split(".")[0] == "dask"
+
+
+def _row_blocks(n, block_rows):
+    for start in range(0, n, block_rows):
+        yield start, min(n, start + block_rows)
+
+
+def _block_rows(n_features, block_bytes=1 << 24):
+    return max(1, block_bytes // max(1, 8 * n_features))
+
+
+def estimate_gain(X):
+    """Variance-to-mean ratio of the counts: the detector gain (counts per electron).
+
+    For Poisson electrons recorded with ``g`` counts each, ``x = g n`` has ``var x = g E[x]``.
+    The variance is read off triples of consecutive patterns ``a, b, c`` (neighbouring probe
+    positions along the scan rows): the second difference ``d = x_b - (x_a + x_c) / 2`` has
+    variance ``g (E x_b + (E x_a + E x_c) / 4)`` where the expected pattern changes linearly
+    (or not at all) along the three positions, so per pixel ``f``, ``r_f = sum d^2 / sum
+    (x_b + (x_a + x_c) / 4)`` is ``g`` there and larger where the expectation bends.  The
+    median of ``r_f`` over the pixels with the most counts (the upper three quarters of the
+    pixel totals) is robust to the few pixels (crystal spots at grain edges) whose
+    expectation changes abruptly.
+
+    Parameters
+    ----------
+    X : array_like or dask.array.Array
+        ``(n_positions, n_pixels)`` non-negative data, rows in scan order.
+
+    Returns
+    -------
+    float
+        Estimated gain in data units per electron (``nan`` if the data hold no counts).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import estimate_gain
+    >>> rng = np.random.default_rng(0)
+    >>> counts = rng.poisson(np.full((400, 50), 3.0)).astype(np.float32)
+    >>> round(estimate_gain(counts)), round(estimate_gain(8 * counts))
+    (1, 8)
+    """
+    if _is_dask(X):
+        import dask.array as da
+
+        a, b, c = (X[i:X.shape[0] - 2 + i].astype(np.float64) for i in range(3))
+        d2, m = da.compute(((b - (a + c) / 2) ** 2).sum(axis=0),
+                           (b + (a + c) / 4).sum(axis=0))
+    else:
+        X = np.asarray(X)
+        n, f = X.shape
+        d2, m = np.zeros(f), np.zeros(f)
+        for start, stop in _row_blocks(max(0, n - 2), _block_rows(f)):
+            a, b, c = (X[start + i:stop + i].astype(np.float64) for i in range(3))
+            d2 += ((b - (a + c) / 2) ** 2).sum(axis=0)
+            m += (b + (a + c) / 4).sum(axis=0)
+    d2, m = np.asarray(d2), np.asarray(m)
+    ok = m > 0
+    if not ok.any():
+        return float("nan")
+    keep = ok & (m >= np.quantile(m[ok], 0.25))
+    return float(np.median(d2[keep] / m[keep]))
+
+
+@dataclass
+class CountModel:
+    """Whether the data are counts that binomial thinning can split (see :func:`count_model`).
+
+    Attributes
+    ----------
+    is_counts : bool
+    gain : float or None
+        Data units per electron used for the thinning (``None`` when not counts).
+    gain_estimate : float
+        Variance-to-mean ratio of :func:`estimate_gain`.
+    message : str
+        What was decided and why; for data that are not counts, what to do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import count_model
+    >>> cm = count_model(np.random.default_rng(0).poisson(2.0, (100, 20)).astype(float))
+    >>> cm.is_counts, cm.gain
+    (True, 1.0)
+    """
+
+    is_counts: bool
+    gain: float | None
+    gain_estimate: float
+    message: str
+
+
+def count_model(X, gain=None):
+    """Decide whether ``X`` holds counts, and their gain, before thinning.
+
+    * Negative or non-finite values: not counts.
+    * ``gain`` given: the data are ``gain`` times electron counts; the electrons
+      ``rint(X / gain)`` are thinned.
+    * Whole-number data whose variance-to-mean ratio (:func:`estimate_gain`) lies in
+      :data:`ELECTRON_GAIN_RANGE` (0.5-2): electron counts (gain 1), thinned as they are.
+      Whole numbers with a larger ratio: counts of a detector with that gain (e.g. ADU); the
+      electrons ``rint(X / gain_estimate)`` are thinned (a ratio under 0.5 -- e.g. a summed
+      or binned integer image -- is refused).
+    * Other values (normalised, background-subtracted, calibrated): not counts -- binomial
+      thinning needs Poisson counts, and a variance-to-mean ratio alone cannot tell a gain
+      from a normalisation.
+
+    Parameters
+    ----------
+    X : array_like or dask.array.Array
+        ``(n_positions, n_pixels)`` data, rows in scan order.
+    gain : float, optional
+        Known detector gain (data units per electron).
+
+    Returns
+    -------
+    CountModel
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import count_model
+    >>> X = np.random.default_rng(0).poisson(2.0, (100, 20)).astype(float)
+    >>> count_model(X / X.max()).is_counts
+    False
+    >>> count_model(X / X.max(), gain=1 / X.max()).is_counts
+    True
+    """
+    if _is_dask(X):
+        import dask.array as da
+
+        finite, nonneg, whole = da.compute(da.isfinite(X).all(), (X >= 0).all(),
+                                           (X == da.rint(X)).all())
+    else:
+        X = np.asarray(X)
+        finite, nonneg = bool(np.isfinite(X).all()), bool((X >= 0).all()) if X.size else True
+        whole = bool((X == np.rint(X)).all())
+    if not (finite and nonneg):
+        return CountModel(False, None, float("nan"),
+                          "the data hold negative or non-finite values, so they are not "
+                          "counts; binomial thinning needs counts.")
+    g = estimate_gain(X)
+    if gain is not None:
+        gain = float(gain)
+        if not gain > 0:
+            raise ValueError(f"gain must be a positive number of data units per electron; "
+                             f"got {gain!r}.")
+        return CountModel(True, gain, g, f"counts with the given gain {gain:.4g} per electron "
+                          f"(variance-to-mean ratio {g:.3g}); thinned as rint(X / gain).")
+    if whole and ELECTRON_GAIN_RANGE[0] <= g <= ELECTRON_GAIN_RANGE[1]:
+        return CountModel(True, 1.0, g, f"whole numbers with variance-to-mean ratio {g:.3g} "
+                          "(about 1): electron counts, thinned as they are.")
+    if whole and g > ELECTRON_GAIN_RANGE[1]:
+        return CountModel(True, g, g, f"whole numbers with variance-to-mean ratio {g:.3g}: "
+                          f"counts of a detector with gain {g:.3g} per electron (estimated); "
+                          "the electrons rint(X / gain) are thinned. Pass gain= if known.")
+    what = ("whole numbers with a variance-to-mean ratio of "
+            f"{g:.3g}, under the 0.5 of counts" if whole else
+            "not whole numbers (normalised, background-subtracted or calibrated data?)")
+    return CountModel(False, None, g,
+                      f"the data are {what}; the held-out score splits counts by binomial "
+                      "thinning and needs Poisson counts. If the data are counts times a "
+                      f"known gain, pass gain= (data units per electron; the variance-to-mean "
+                      f"ratio here is {g:.3g}).")
+
+
+def _seed_int(random_state):
+    if random_state is None or isinstance(random_state, Integral):
+        return None if random_state is None else int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(np.iinfo(np.int32).max))
+    raise ValueError(f"random_state must be None, an int, a RandomState or a Generator; got "
+                     f"{random_state!r}.")
+
+
+def _thin_block(block, p, gain, seed, block_info=None, origin=(0, 0)):
+    """Test part of one block; every row drawn from its own generator ``[seed, row, col]``
+    (the block's first column), so that the draws do not depend on the row chunks."""
+    if block_info is not None and 0 in block_info:
+        origin = tuple(loc[0] for loc in block_info[0]["array-location"])
+    counts = (block if gain == 1.0 else np.rint(block / gain)).astype(np.int64)
+    test = np.empty(block.shape, np.float32)
+    for i in range(block.shape[0]):
+        rng = np.random.default_rng([seed, origin[0] + i, origin[1]])
+        test[i] = rng.binomial(counts[i], p)
+    return test if gain == 1.0 else test * np.float32(gain)
+
+
+def thin_counts(X, test_fraction=DEFAULT_TEST_FRACTION, random_state=None, gain=1.0):
+    """Split counts into independent train and test halves by binomial thinning.
+
+    Every count is sent to the test half with probability ``test_fraction`` (``epsilon``):
+    a Poisson(``lambda``) count gives independent Poisson(``epsilon lambda``) and
+    Poisson(``(1 - epsilon) lambda``) parts (Neufeld, Dharamshi, Gao & Witten, "Data
+    thinning for convolution-closed distributions", JMLR 25, 2024).  A fit on the train half
+    predicts ``epsilon / (1 - epsilon)`` times its reconstruction for the test half, and the
+    noise of the test half is independent of the fit.
+
+    Parameters
+    ----------
+    X : array_like or dask.array.Array
+        ``(n_positions, n_pixels)`` counts (whole numbers; with ``gain``, ``gain`` times
+        whole numbers of electrons).  A dask array is thinned block by block, lazily.
+    test_fraction : float, default 0.5
+        ``epsilon``, in ``(0, 1)``.
+    random_state : int, RandomState or Generator, optional
+        Seed; the same seed gives the same halves, in memory and lazily alike (every
+        pattern is thinned by its own generator, seeded by ``(seed, row)``; a dask array
+        must not be chunked along the pixels for that).
+    gain : float, default 1.0
+        Data units per electron: the electrons ``rint(X / gain)`` are thinned and both
+        halves returned in data units.
+
+    Returns
+    -------
+    train, test : numpy.ndarray or dask.array.Array
+        ``(n_positions, n_pixels)`` float32; ``train + test == X`` exactly for whole-number
+        data with ``gain=1`` (``== gain * rint(X / gain)`` otherwise).
+
+    Raises
+    ------
+    ValueError
+        On a ``test_fraction`` outside ``(0, 1)``, a non-positive gain or a bad
+        ``random_state``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import thin_counts
+    >>> X = np.random.default_rng(0).poisson(5.0, (6, 4)).astype(np.float32)
+    >>> train, test = thin_counts(X, random_state=0)
+    >>> bool((train + test == X).all()), bool((test <= X).all())
+    (True, True)
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1; got "
+                         f"{test_fraction!r}.")
+    gain = float(gain)
+    if not gain > 0:
+        raise ValueError(f"gain must be positive; got {gain!r}.")
+    seed = _seed_int(random_state)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    p = float(test_fraction)
+    if _is_dask(X):
+        import dask.array as da
+
+        X = X.astype(np.float32)
+        test = da.map_blocks(_thin_block, X, p, gain, seed, dtype=np.float32)
+        whole = X if gain == 1.0 else da.rint(X / gain) * np.float32(gain)
+        return whole - test, test
+    X = np.asarray(X, dtype=np.float32)
+    test = np.empty_like(X)
+    for start, stop in _row_blocks(X.shape[0], _block_rows(X.shape[1])):
+        test[start:stop] = _thin_block(X[start:stop], p, gain, seed, origin=(start, 0))
+    whole = X if gain == 1.0 else np.rint(X / gain) * np.float32(gain)
+    return whole - test, test
+
+
+#: Scores of :func:`heldout_scores`.
+HELDOUT_METRICS = ("deviance", "squared")
+
+
+def heldout_scores(test, maps, components, scale, floor=1e-6, cache=None):
+    """Per-pattern held-out scores of one fit: Poisson deviance and squared error.
+
+    The prediction for the test half is ``mu = scale * maps @ components`` (``scale =
+    epsilon / (1 - epsilon)`` for a fit on the train half), floored at ``floor`` inside the
+    deviance's logarithm.  Per pattern (row), the mean over pixels of the Poisson deviance ``2 [y log(y /
+    mu) - (y - mu)]`` and of the squared error ``(y - mu)^2``.
+
+    Parameters
+    ----------
+    test : array_like or dask.array.Array
+        ``(n_positions, n_pixels)`` test half.
+    maps : array_like
+        ``(n_positions, k)`` maps of the fit on the train half.
+    components : array_like
+        ``(k, n_pixels)`` its diffractions.
+    scale : float
+        Ratio of the test to the train expectation.
+    floor : float, default 1e-6
+        Smallest prediction in the deviance (data units).
+    cache : dict, optional
+        Filled on the first call and reused by the next ones with the same ``test``: the
+        test blocks and their non-zero entries (about the memory of ``test`` once more;
+        leave ``None`` for a lazy ``test`` too large to hold).
+
+    Returns
+    -------
+    dict
+        ``"deviance"`` and ``"squared"``: ``(n_positions,)`` float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import heldout_scores
+    >>> y = np.array([[0.0, 2.0], [1.0, 1.0]])
+    >>> s = heldout_scores(y, np.ones((2, 1)), np.array([[1.0, 1.0]]), 1.0)
+    >>> s["squared"].tolist()
+    [1.0, 0.0]
+    """
+    W = np.asarray(maps, dtype=np.float32) * np.float32(scale)
+    H = np.asarray(components, dtype=np.float32)
+    n, f = W.shape[0], H.shape[1]
+    dev, sq = np.empty(n), np.empty(n)
+    dask_in = _is_dask(test)
+    for start, stop in _row_blocks(n, _block_rows(f)):
+        mu = W[start:stop] @ H
+        if cache is not None and start in cache:
+            y, idx, yp, ylogy = cache[start]
+        else:
+            y = test[start:stop]
+            y = np.asarray(y.compute() if dask_in else y, dtype=np.float32)
+            idx = np.flatnonzero(y).astype(np.int32)    # the log only where y > 0
+            yp = y.ravel()[idx]
+            rows = idx // np.int32(f)
+            ylogy = np.bincount(rows, weights=yp * np.log(yp), minlength=stop - start)
+            if cache is not None:
+                cache[start] = (y, idx, yp, ylogy)
+        r = y - mu
+        sq[start:stop] = np.einsum("ij,ij->i", r, r, dtype=np.float64) / f
+        # 2 [y log y - y log mu - (y - mu)], summed over the pixels of each pattern
+        ylogmu = np.bincount(idx // np.int32(f),
+                             weights=yp * np.log(np.maximum(mu.ravel()[idx], floor)),
+                             minlength=stop - start)
+        dev[start:stop] = 2.0 * (ylogy - ylogmu - r.sum(axis=1, dtype=np.float64)) / f
+    return {"deviance": dev, "squared": sq}
+
+
+def heldout_choice(k_values, row_scores):
+    """The ``k`` of lowest held-out score, and the smallest ``k`` within one standard error.
+
+    Parameters
+    ----------
+    k_values : array_like of int
+        ``(n,)`` increasing fitted ``k``.
+    row_scores : array_like
+        ``(n, n_positions)`` per-pattern held-out scores of every fit
+        (:func:`heldout_scores`).
+
+    Returns
+    -------
+    dict
+        ``"score"`` ``(n,)`` mean score; ``"se"`` ``(n,)`` standard error of each fit's mean
+        score *minus the best fit's* (paired over patterns; 0 at the best); ``"k_min"`` the
+        ``k`` of the lowest score; ``"k_one_se"`` the smallest ``k`` whose score is within
+        one such standard error of the lowest (the "one-standard-error rule" of Hastie,
+        Tibshirani & Friedman, *Elements of Statistical Learning*, 7.10).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.model_selection import heldout_choice
+    >>> rng = np.random.default_rng(0)
+    >>> base = rng.random(50)
+    >>> rows = np.stack([base + 1.0, base + 0.2, base + 0.001 * rng.random(50), base + 0.01])
+    >>> c = heldout_choice([1, 2, 3, 4], rows)
+    >>> c["k_min"], c["k_one_se"]
+    (3, 3)
+    """
+    ks = np.asarray(k_values, dtype=np.int64)
+    rows = np.asarray(row_scores, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[0] != ks.size:
+        raise ValueError(f"row_scores must be (n_k={ks.size}, n_positions); got {rows.shape}.")
+    score = rows.mean(axis=1)
+    best = int(np.argmin(score))
+    diff = rows - rows[best]
+    se = diff.std(axis=1, ddof=1) / np.sqrt(max(1, rows.shape[1]))
+    within = np.flatnonzero(score - score[best] <= se)
+    return {"score": score, "se": se, "k_min": int(ks[best]),
+            "k_one_se": int(ks[within[0]])}
+
+
+# ----------------------------------------------------------------------- the pipeline
