@@ -16,7 +16,8 @@ Layout (data flow file -> signal -> arrays -> math -> arrays -> signal):
 * ``decomposition`` -- the estimator, its solver, constraints and data operators (arrays);
 * ``model_selection``, ``iqa``, ``polar``, ``similarity``, ``clustering``, ``overlap``,
   ``preprocessing`` -- the math modules (arrays only, never HyperSpy);
-* ``plotting`` -- one visual language (matplotlib only);
+* ``plotting``, ``figures`` -- one visual language (matplotlib only): the shared parts, the
+  composite figures;
 * ``signals`` -- the HyperSpy classes, the only code that builds signals;
 * ``data`` -- simulations with ground truth, ground-truth matching, the chunked zarr writer;
 * ``io``, ``cli`` -- loading any scan and the ``stemnmf`` command (HyperSpy/pyxem allowed).
@@ -42,6 +43,7 @@ SUBMODULES = (
     "clustering",
     "data",
     "decomposition",
+    "figures",
     "io",
     "iqa",
     "model_selection",

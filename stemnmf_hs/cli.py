@@ -353,7 +353,7 @@ def _save_figure(fig, path):
 def plot_factors(factors, path, gamma=GAMMA):
     """Save a grid of the diffractions with power-law scaling and calibrated axes.
 
-    Drawn by :func:`stemnmf_hs.plotting.image_grid`, as the signal's plot methods draw them.
+    Drawn by :func:`stemnmf_hs.figures.image_grid`, as the signal's plot methods draw them.
 
     Parameters
     ----------
@@ -396,18 +396,18 @@ def plot_loadings(loadings, path):
 
 
 def _save_grid(signal, path, **kwargs):
-    """Save :func:`stemnmf_hs.plotting.image_grid` of a stack signal on its calibrated axes."""
-    from . import plotting
+    """Save :func:`stemnmf_hs.figures.image_grid` of a stack signal on its calibrated axes."""
+    from . import figures
     from .signals._adapter import plot_axes
 
-    fig = plotting.image_grid(signal.data, plot_axes(signal.axes_manager.signal_axes), **kwargs)
+    fig = figures.image_grid(signal.data, plot_axes(signal.axes_manager.signal_axes), **kwargs)
     _save_figure(fig, path)
 
 
 def plot_convergence(history, path):
     """Save the convergence curves: MSE, L1 change of W and L1 change of H per iteration.
 
-    Drawn by :func:`stemnmf_hs.plotting.convergence_figure`, as ``s.plot_convergence()``.
+    Drawn by :func:`stemnmf_hs.figures.convergence_figure`, as ``s.plot_convergence()``.
 
     Parameters
     ----------
@@ -422,9 +422,9 @@ def plot_convergence(history, path):
     >>> with tempfile.TemporaryDirectory() as d:
     ...     plot_convergence({"mse": [2.0, 1.0]}, pathlib.Path(d) / "convergence.png")
     """
-    from . import plotting
+    from . import figures
 
-    _save_figure(plotting.convergence_figure(history), path)
+    _save_figure(figures.convergence_figure(history), path)
 
 
 # ----------------------------------------------------------------------------- summary

@@ -193,13 +193,13 @@ def test_every_diffraction_and_map_has_a_colour_bar_with_units(decomposed):
 
 
 def test_robust_contrast_ignores_a_hot_pixel_and_empty_panels_are_labelled():
-    from stemnmf_hs import plotting
+    from stemnmf_hs import figures
 
     rng = np.random.default_rng(0)
     factors = rng.random((3, 32, 32))
     factors[0, 16, 16] = 1e4                     # a direct beam / hot pixel
     factors[2] = 0.0                             # an empty component
-    fig = plotting.image_grid(factors, kind="diffraction")
+    fig = figures.image_grid(factors, kind="diffraction")
     try:
         panels = [ax for ax in fig.axes if ax.images]
         assert panels[0].images[0].norm.vmax < 2.0    # not 1e4: the scale stays readable
@@ -214,15 +214,15 @@ def test_robust_contrast_ignores_a_hot_pixel_and_empty_panels_are_labelled():
 
 
 def test_masked_caption_only_when_something_is_masked():
-    from stemnmf_hs import plotting
+    from stemnmf_hs import figures
 
     factors = np.ones((2, 16, 16))
     maps = np.ones((2, 8, 8))
-    fig = plotting.component_grid(factors, None, maps, None, title="t")
+    fig = figures.component_grid(factors, None, maps, None, title="t")
     assert "masked" not in fig.get_suptitle()
     plt.close(fig)
     factors[:, 7:9, 7:9] = np.nan
-    fig = plotting.component_grid(factors, None, maps, None, title="t")
+    fig = figures.component_grid(factors, None, maps, None, title="t")
     assert fig.get_suptitle() == "t\n(grey: masked pixels)"
     plt.close(fig)
 
@@ -269,11 +269,11 @@ def test_convergence_figure_marks_the_stop_and_a_fit_that_did_not_settle():
 def test_html_report_is_one_self_contained_file(decomposed, tmp_path):
     import re
 
-    from stemnmf_hs import plotting
+    from stemnmf_hs import figures
 
     figs = [decomposed.plot_components(), decomposed.plot_convergence()]
     try:
-        page = plotting.html_report(
+        page = figures.html_report(
             "stemnmf <run>", [("Parameters", [{"k": 4, "center": (15.5, 15.5)}]),
                               ("Components", [figs[0]]),
                               ("Convergence", [figs[1], "note: the fit did not settle"]),

@@ -2,8 +2,9 @@
 
 A mixin of :class:`~stemnmf_hs.signals.NMFDiffraction2D`.  Each method gets its arrays from
 the analysis methods (:mod:`._analysis`) or :mod:`._adapter`, the plain axis descriptions
-from :func:`._adapter.plot_axes`, and draws with :mod:`stemnmf_hs.plotting`, the figures'
-one visual language (shared with the result objects and the console command).
+from :func:`._adapter.plot_axes`, and draws with :mod:`stemnmf_hs.figures` and
+:mod:`stemnmf_hs.plotting`, the figures' one visual language (shared with the result objects
+and the console command).
 
 Every ``plot_*`` method returns the :class:`matplotlib.figure.Figure` it drew, so that
 ``fig.savefig(...)`` works; the one exception is :meth:`ComponentPlotMixin.plot_overlap_map`
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import overlap, plotting
+from .. import figures, overlap, plotting
 from ._adapter import (
     close_plot,
     data_units,
@@ -105,9 +106,9 @@ class ComponentPlotMixin:
         algo = getattr(self.learning_results, "decomposition_algorithm", None)
         m_label = (f"weight ({units})" if units and algo == "constrained_nmf"
                    else plotting.MAP_LABEL)
-        return plotting.component_grid(factors, self._pattern_axes(), maps, self._scan_axes(),
-                                       prefix=prefix, gamma=gamma, title=title,
-                                       m_label=m_label)
+        return figures.component_grid(factors, self._pattern_axes(), maps, self._scan_axes(),
+                                      prefix=prefix, gamma=gamma, title=title,
+                                      m_label=m_label)
 
     def plot_convergence(self, axes=None, label=None, reference_mse=None,
                          reference_label="reference"):
@@ -157,7 +158,7 @@ class ComponentPlotMixin:
         >>> plt.close(fig)
         """
         history, default_label = fit_history(self)
-        return plotting.convergence_figure(
+        return figures.convergence_figure(
             history, axes=axes, label=default_label if label is None else label,
             reference_mse=reference_mse, reference_label=reference_label,
             stop=fit_stop(self) if axes is None else None,
@@ -204,8 +205,8 @@ class ComponentPlotMixin:
                                             n_azimuthal=n_azimuthal, source=source).data
         names = [("c" if source is not None else "w") + str(i) for i in range(sim.shape[0])]
         eq = {"polar": "diffraction similarity, eq. 10", "cosine": "cosine similarity, eq. 9"}
-        return plotting.similarity_figure(sim, names, eq.get(metric, metric), ax=ax,
-                                          annotate=annotate)
+        return figures.similarity_figure(sim, names, eq.get(metric, metric), ax=ax,
+                                         annotate=annotate)
 
     def plot_overlap_map(self, thresholds=overlap.DEFAULT_THRESHOLDS, exclude=None,
                          min_weight=None, source=None, ax=None, interactive=None,
@@ -318,7 +319,7 @@ class ComponentPlotMixin:
         """
         labels = self.get_component_map(exclude=exclude, source=source).data
         k = source_arrays(self, source)[1].shape[0]
-        return plotting.component_map_figure(
+        return figures.component_map_figure(
             labels, k, self._scan_axes(), name="cluster" if source is not None else "w",
             ax=ax, scalebar=scalebar,
         )
@@ -365,7 +366,7 @@ class ComponentPlotMixin:
         labels = self.get_component_map(exclude=exclude, source=source).data
         counts = np.bincount(labels.ravel(), minlength=means.data.shape[0])
         units = data_units(self)
-        return plotting.mean_patterns_figure(
+        return figures.mean_patterns_figure(
             means.data, reps.data, counts, self._pattern_axes(),
             name="cluster " if source is not None else "w", gamma=gamma,
             label=f"intensity ({units})" if units else plotting.DIFFRACTION_LABEL,

@@ -3,7 +3,7 @@
 :class:`ClusterResult` (``s.cluster_components``) and :class:`NumberOfComponentsEstimate`
 (``s.estimate_number_of_components``) hold arrays and signals with the scan's axes; their
 arithmetic lives in :mod:`stemnmf_hs.clustering` and :mod:`stemnmf_hs.model_selection`, their
-figures in :mod:`stemnmf_hs.plotting`, their signals come from :mod:`._adapter`.
+figures in :mod:`stemnmf_hs.figures`, their signals come from :mod:`._adapter`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import figures, plotting
 from .. import model_selection as _ms
-from .. import plotting
 from ._adapter import component_matrix, decomposition_arrays, loss_signal, plot_axes
 
 __all__ = ["ClusterResult", "NumberOfComponentsEstimate", "source_arrays"]
@@ -110,7 +110,7 @@ class ClusterResult:
         'Figure'
         >>> plt.close(fig)
         """
-        return plotting.dendrogram_figure(
+        return figures.dendrogram_figure(
             self.linkage, self.labels, self.factors.data,
             plot_axes(self.factors.axes_manager.signal_axes),
             metric="cosine" if self.rotation is None else "polar", ax=ax, gamma=gamma,
@@ -143,7 +143,7 @@ class ClusterResult:
         '2 clusters of 4 components'
         >>> plt.close(fig)
         """
-        return plotting.component_grid(
+        return figures.component_grid(
             np.asarray(self.factors.data, dtype=float),
             plot_axes(self.factors.axes_manager.signal_axes),
             np.asarray(self.loadings.data, dtype=float),
@@ -419,7 +419,7 @@ class NumberOfComponentsEstimate:
         if k not in self.iqa_arrays:
             raise ValueError(f"k={k} is not in the range of interest "
                              f"{self.roi_k_values.tolist()}; choose one of those.")
-        return plotting.k_estimate_figure(
+        return figures.k_estimate_figure(
             self.k_values, self.loss_values, self.knee, self.range_of_interest,
             self.roi_k_values, self.criteria, self.thresholds, self.iqa_arrays[k], k,
             self.suggested_k, loss_units=self.loss_units, annotate=annotate, figsize=figsize,
