@@ -6,10 +6,12 @@ Modules, in the one direction their imports flow: ``_build`` (a scan from an arr
 one module that touches HyperSpy's internals).
 """
 
+from ._preprocessing import BeamCenter
 from ._results import ClusterResult, NumberOfComponentsEstimate
 from .nmf_diffraction2d import LazyNMFDiffraction2D, NMFDiffraction2D
 
 __all__ = [
+    "BeamCenter",
     "ClusterResult",
     "LazyNMFDiffraction2D",
     "NMFDiffraction2D",

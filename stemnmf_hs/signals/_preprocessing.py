@@ -8,12 +8,38 @@ on NMF robustness" and Fig. 2).
 
 from __future__ import annotations
 
+import warnings
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import preprocessing
 from ._adapter import data_units, is_lazy, with_new_data
 
-__all__ = ["PreprocessingMixin"]
+__all__ = ["BeamCenter", "PreprocessingMixin"]
+
+
+class BeamCenter(NamedTuple):
+    """Direct-beam position found by :meth:`PreprocessingMixin.find_center`.
+
+    Attributes
+    ----------
+    x, y : float
+        Beam position in pixels, column first (pyxem's ``calibration.center`` convention:
+        pixel centres at whole numbers).
+    spread : float
+        Descan spread: root-mean-square distance (px) of the per-pattern beam positions
+        from ``(x, y)``; ``nan`` when per-pattern positions were not measured.
+
+    Examples
+    --------
+    >>> BeamCenter(31.6, 30.2, 0.4)
+    BeamCenter(x=31.6, y=30.2, spread=0.4)
+    """
+
+    x: float
+    y: float
+    spread: float
 
 
 def _check_bool(value, name):
@@ -162,6 +188,110 @@ class PreprocessingMixin:
         if is_lazy(out) and not lazy_output:
             out.compute(show_progressbar=show_progressbar)
         return None if inplace else out
+
+    def find_center(self, per_pattern=True, radius=None, inplace=True, show_progressbar=None):
+        """Find the direct-beam position from the data and set it as the pattern centre.
+
+        The polar transforms of the continuity constraint, the similarity and template
+        matching all turn about the pattern centre; uncalibrated files put it at the
+        geometric centre, which is often pixels away from the beam (pyxem 0.21's
+        ``calibration.center = None`` alone is half a pixel off: ``(n - 1) / 2``).  The
+        centre is the sub-pixel direct-beam position of the scan's mean pattern
+        (:func:`stemnmf_hs.preprocessing.beam_center`: blurred maximum, then a
+        background-subtracted centre of mass).  With ``per_pattern`` every pattern's beam
+        position is measured too (pyxem's ``get_direct_beam_position(method=
+        "center_of_mass")`` in a disk around the centre) to report the descan spread; a
+        spread above one pixel is worth removing with pyxem's
+        ``s.center_direct_beam(method="blur", sigma=...)`` before NMF, since NMF reads a
+        moving beam as different diffractions.
+
+        Parameters
+        ----------
+        per_pattern : bool, default True
+            Also measure the beam in every pattern (one pass over the data) to give the
+            descan spread; ``False`` reads only the mean pattern (``spread`` is ``nan``).
+        radius : float, optional
+            Radius (px) of the centre-of-mass disk; default twice the beam's half-maximum
+            radius in the mean pattern, at least 3 px.
+        inplace : bool, default True
+            Set ``s.calibration.center = (x, y)`` (the signal axes' offsets; the data are
+            not touched).  ``False`` only returns the position.
+        show_progressbar : bool, optional
+            Progress bar of the passes over the data; default HyperSpy's preference.
+
+        Returns
+        -------
+        BeamCenter
+            ``(x, y, spread)`` in pixels.
+
+        Raises
+        ------
+        ValueError
+            If the signal is not made of 2D patterns, or the mean pattern holds negative,
+            non-finite values or no counts.
+
+        Warns
+        -----
+        UserWarning
+            When the descan spread exceeds one pixel.
+
+        See Also
+        --------
+        stemnmf_hs.preprocessing.beam_center : the estimator on one pattern.
+        pyxem.signals.Diffraction2D.center_direct_beam : shifts every pattern onto the
+            centre.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import hyperspy.api as hs
+        >>> y, x = np.mgrid[:48, :48]
+        >>> beam = 1 + 200 * np.exp(-((x - 30.4) ** 2 + (y - 19.8) ** 2) / 4.5)
+        >>> s = hs.signals.Signal2D(np.tile(beam, (3, 4, 1, 1)))
+        >>> s.set_signal_type("nmf_diffraction")
+        >>> c = s.find_center(show_progressbar=False)
+        >>> round(c.x, 1), round(c.y, 1), round(c.spread, 2)
+        (30.4, 19.8, 0.0)
+        >>> [round(float(v), 1) for v in s.calibration.center]
+        [30.4, 19.8]
+        """
+        am = self.axes_manager
+        if am.signal_dimension != 2:
+            raise ValueError(
+                f"find_center needs 2D diffraction patterns as signal axes; this signal has "
+                f"{am.signal_dimension} signal dimension(s). Use s.transpose(signal_axes=2)."
+            )
+        per_pattern = _check_bool(per_pattern, "per_pattern")
+        inplace = _check_bool(inplace, "inplace")
+        if am.navigation_dimension:
+            mean = self.mean(axis=am.navigation_axes)
+            if is_lazy(mean):
+                mean.compute(show_progressbar=show_progressbar)
+            mean_pattern = np.asarray(mean.data)
+        else:
+            mean_pattern = np.asarray(self.data)
+        cx, cy, r = preprocessing.beam_center(mean_pattern, radius=radius)
+        spread = float("nan")
+        if per_pattern and am.navigation_dimension:
+            shifts = self.get_direct_beam_position(
+                method="center_of_mass", mask=(cx, cy, r), lazy_output=False,
+            )
+            positions = np.asarray(shifts.data, dtype=np.float64)
+            # pyxem returns shifts = shape / 2 - position (x, y).
+            positions = np.asarray(am.signal_shape, dtype=np.float64) / 2 - positions
+            spread = float(np.sqrt(np.mean(np.sum((positions - (cx, cy)) ** 2, axis=-1))))
+            if spread > 1:
+                warnings.warn(
+                    f"The direct beam wanders by {spread:.2f} px (rms) over the scan; NMF "
+                    "reads a moving beam as different diffractions. Consider "
+                    "s.center_direct_beam(method='blur', sigma=2) (pyxem) before the "
+                    "decomposition.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        if inplace:
+            self.calibration.center = (cx, cy)
+        return BeamCenter(cx, cy, spread)
 
     def get_noise_std(self, method="rms", show_progressbar=None, lazy_output=None):
         """Noise standard deviation (NSD) of every diffraction pattern, as a scan map.
