@@ -48,6 +48,9 @@ __all__ = [
 #: Rows per block of the in-memory statistics and loss (bounds their temporaries).
 _BLOCK_ROWS = 256
 
+#: Bytes of float32 per converted block of non-float32 or masked in-memory data.
+_BLOCK_BYTES = 1 << 24
+
 
 class DataOperator(LinearOperator):
     """Base of the solver's data operators: ``X (N, F)`` float32 seen through its products.
@@ -131,13 +134,20 @@ class _Adjoint(LinearOperator):
 
 
 class InMemoryOperator(DataOperator):
-    """A float32 numpy data matrix ``(N, F)`` (held by reference, never copied).
+    """An in-memory data matrix ``(N, F)`` (held by reference, never copied whole).
+
+    Float32 C-contiguous data are multiplied in one BLAS call.  Any other real dtype (the
+    ``uint8``/``uint16`` counts detectors write) and masked data (``rows``, ``cols``) are
+    converted to float32 block by block of :data:`_BLOCK_BYTES` inside each product, so a
+    uint16 scan never exists as a whole float32 copy (at the cost of one conversion pass
+    per product).
 
     Parameters
     ----------
     X : numpy.ndarray
-        ``(N, F)`` float32 C-contiguous data, already checked (:func:`as_operator` checks and
-        converts any array).
+        ``(N0, F0)`` real data, already checked (:func:`as_operator` checks any array).
+    rows, cols : numpy.ndarray of int, optional
+        Indices of the probe positions / pattern pixels used (the rest masked); default all.
 
     Examples
     --------
@@ -148,20 +158,80 @@ class InMemoryOperator(DataOperator):
     array([ 3., 12.], dtype=float32)
     >>> op.rmatmat(np.ones((2, 1), np.float32)).ravel()
     array([3., 5., 7.], dtype=float32)
+    >>> u16 = InMemoryOperator(np.arange(6, dtype=np.uint16).reshape(2, 3), cols=np.array([0, 2]))
+    >>> u16.shape, u16.matmat(np.ones((2, 1), np.float32)).ravel()
+    ((2, 2), array([2., 8.], dtype=float32))
     """
 
-    def __init__(self, X):
-        super().__init__(X.shape)
-        self.X = X
+    def __init__(self, X, rows=None, cols=None):
+        n = X.shape[0] if rows is None else len(rows)
+        f = X.shape[1] if cols is None else len(cols)
+        super().__init__((n, f))
+        self._source, self._rows, self._cols = X, rows, cols
+        self.direct = (X.dtype == np.float32 and X.flags.c_contiguous and rows is None
+                       and cols is None)
+
+    @property
+    def X(self):
+        """The ``(N, F)`` matrix: the data themselves when float32 and unmasked, otherwise a
+        gathered copy in the data's own dtype (made on each access: for the held-out
+        thinning, which copies the data anyway)."""
+        if self.direct:
+            return self._source
+        return np.concatenate([self._raw_block(s) for s in range(0, self.shape[0],
+                                                                  self.block_rows)])
+
+    @property
+    def block_rows(self):
+        """Rows per converted block: about :data:`_BLOCK_BYTES` of float32."""
+        return max(1, _BLOCK_BYTES // (4 * max(1, self.shape[1])))
+
+    def _raw_block(self, start):
+        rows = slice(start, start + self.block_rows)
+        x = self._source[rows] if self._rows is None else self._source[self._rows[rows]]
+        return x if self._cols is None else x[:, self._cols]
+
+    def blocks(self):
+        """``(start, block)`` pairs covering the rows, each block float32 ``(b, F)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from stemnmf_hs.decomposition import InMemoryOperator
+        >>> [(s, b.dtype.name, b.shape) for s, b in InMemoryOperator(np.ones((3, 2), np.uint8)).blocks()]
+        [(0, 'float32', (3, 2))]
+        """
+        if self.direct:
+            for start in range(0, self.shape[0], _BLOCK_ROWS):
+                yield start, self._source[start:start + _BLOCK_ROWS]
+            return
+        buf = np.empty((min(self.block_rows, self.shape[0]), self.shape[1]), np.float32)
+        for start in range(0, self.shape[0], self.block_rows):
+            raw = self._raw_block(start)
+            out = buf[: raw.shape[0]]
+            np.copyto(out, raw, casting="unsafe")
+            yield start, out
 
     def _matmat(self, B):
         """``X @ B``: ``B`` ``(F, m)`` -> ``(N, m)``."""
-        return self.X @ B
+        if self.direct:
+            return self._source @ B
+        B = np.ascontiguousarray(B, dtype=np.float32)
+        out = np.empty((self.shape[0], B.shape[1]), np.float32)
+        for start, x in self.blocks():
+            np.matmul(x, B, out=out[start:start + x.shape[0]])
+        return out
 
     def _rmatmat(self, Y):
         """``X^T @ Y`` as ``(Y^T @ X)^T``: ``Y`` ``(N, m)`` -> ``(F, m)`` (a transposed view
         of a C-contiguous ``(m, F)`` product)."""
-        return (Y.T @ self.X).T
+        if self.direct:
+            return (Y.T @ self._source).T
+        Yt = np.ascontiguousarray(Y.T, dtype=np.float32)
+        out = np.zeros((Yt.shape[0], self.shape[1]), np.float32)
+        for start, x in self.blocks():
+            out += Yt[:, start:start + x.shape[0]] @ x
+        return out.T
 
     def stats(self):
         """``(||X||_F^2, mean(X))`` in float64, computed once.
@@ -178,7 +248,7 @@ class InMemoryOperator(DataOperator):
         (16.0, 2.0)
         """
         if self._stats is None:
-            self._stats = _block_stats(self.X)
+            self._stats = _block_stats(self)
         return self._stats
 
 
@@ -372,22 +442,19 @@ class SketchedOperator(DataOperator):
         )
 
 
-def _block_stats(X, rows=_BLOCK_ROWS):
-    """``(sum X**2, mean X)`` in float64 from blocks of rows: float32 pairwise sums along each
-    row (relative error ~1e-7), float64 across rows; one reused block-sized buffer (the
-    float64-accumulating ``einsum``/``mean`` take ~4x longer on a large matrix)."""
-    n = X.shape[0]
-    if X.size == 0:
+def _block_stats(op):
+    """``(sum X**2, mean X)`` in float64 from the operator's float32 row blocks: float32
+    pairwise sums along each row (relative error ~1e-7), float64 across rows; one
+    block-sized temporary (the float64-accumulating ``einsum``/``mean`` take ~4x longer on
+    a large matrix)."""
+    n, f = op.shape
+    if n * f == 0:
         return 0.0, 0.0
-    buf = np.empty((min(rows, n),) + X.shape[1:], np.float32)
     sq = total = 0.0
-    for start in range(0, n, rows):
-        x = X[start:start + rows]
-        b = buf[: x.shape[0]]
+    for _, x in op.blocks():
         total += float(x.sum(axis=-1).sum(dtype=np.float64))
-        np.square(x, out=b)
-        sq += float(b.sum(axis=-1).sum(dtype=np.float64))
-    return sq, total / X.size
+        sq += float(np.square(x).sum(axis=-1).sum(dtype=np.float64))
+    return sq, total / (n * f)
 
 
 def _chunk_times(x, b):
@@ -656,7 +723,9 @@ def k_component_loss(data, reconstruction):
     0.5
     """
     if isinstance(data, DataOperator):
-        data = data.exact.X
+        data = data.exact
+        if not isinstance(data, InMemoryOperator) or not isinstance(reconstruction, tuple):
+            data = data.X  # dask matrix, or an array to subtract a whole reconstruction from
     if isinstance(reconstruction, tuple):
         maps, components = reconstruction
         rec_shape = (np.shape(maps)[0], np.shape(components)[1])
@@ -672,14 +741,15 @@ def k_component_loss(data, reconstruction):
     elif is_dask(data):
         value = _streamed_abs_residual_mean(data, maps, components)
     else:
+        if not isinstance(data, InMemoryOperator):
+            data = InMemoryOperator(np.asarray(data))
         maps = np.asarray(maps, dtype=np.float32)
         components = np.asarray(components, dtype=np.float32)
         total = sum(
-            float(_chunk_abs_residual_sum(data[s:s + _BLOCK_ROWS], maps[s:s + _BLOCK_ROWS],
-                                          components)[0, 0])
-            for s in range(0, data.shape[0], _BLOCK_ROWS)
+            float(_chunk_abs_residual_sum(x, maps[s:s + x.shape[0]], components)[0, 0])
+            for s, x in data.blocks()
         )
-        value = total / max(data.size, 1)
+        value = total / max(data.shape[0] * data.shape[1], 1)
     if not np.isfinite(value):
         raise ValueError("the K-component loss is not finite: the data or the "
                          "reconstruction contain NaN or infinite values.")

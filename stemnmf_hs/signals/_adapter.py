@@ -211,8 +211,11 @@ def solver_data(signal, nav_mask, sig_mask, clip_negative):
     """The scan as solver data ``(n_valid_positions, n_valid_pixels)`` float32.
 
     A lazy signal gives a streamed :class:`~stemnmf_hs.decomposition.DaskOperator` (nothing
-    computed); an in-memory one an :class:`~stemnmf_hs.decomposition.InMemoryOperator` holding
-    at most one float32 copy (none for unmasked float32 data, whose unfolding is a view).
+    computed); an in-memory one an :class:`~stemnmf_hs.decomposition.InMemoryOperator`: on
+    the data themselves for unmasked float32 data (the unfolding is a view) and for other
+    dtypes (e.g. uint16 counts, converted block by block in each product, never as a whole
+    float32 copy); a float32 copy of the unmasked part for masked float32 data or
+    ``clip_negative``.
     ``ConstrainedNMF.fit`` takes either as prepared data (values checked by the caller).
     """
     if is_lazy(signal):
@@ -220,11 +223,15 @@ def solver_data(signal, nav_mask, sig_mask, clip_negative):
     data = signal.data
     ny, nx, sy, sx = data.shape
     X = data.reshape(ny * nx, sy * sx)
+    rows = None if nav_mask is None else np.flatnonzero(~nav_mask.ravel())
+    cols = None if sig_mask is None else np.flatnonzero(~sig_mask.ravel())
+    if X.dtype != np.float32 and not clip_negative:
+        # uint16 counts and other dtypes: converted block by block inside each product
+        return InMemoryOperator(X, rows, cols)
     if nav_mask is None and sig_mask is None:
         X = np.ascontiguousarray(X, dtype=np.float32)
     else:
-        X = _gather(X, None if nav_mask is None else np.flatnonzero(~nav_mask.ravel()),
-                    None if sig_mask is None else np.flatnonzero(~sig_mask.ravel()))
+        X = _gather(X, rows, cols)
     if clip_negative:
         if np.shares_memory(X, data):
             X = np.maximum(X, 0)
