@@ -10,11 +10,24 @@ writes the results into a folder:
     The ``k`` diffractions and the ``k`` maps alone (small files).
 ``factors.png``, ``loadings.png``, ``convergence.png``
     Figures: the diffractions (gamma scaled, calibrated axes), the maps (calibrated scan axes,
-    colorbars) and the convergence curves (MSE and L1 changes of W and H per iteration).
+    colorbars) and the convergence curves (MSE and L1 changes of W and H per iteration, the
+    stopping iteration marked).
+``dendrogram.png``, ``k_estimate.png``
+    The clustering of the components (``s.cluster_components()``, K >= 2) and, with
+    ``--estimate-k``, the k sweep (loss, knee, image-quality criteria; Cao et al. 2025).
 ``summary.txt``
-    Input, shapes, calibration, parameters, iterations, reconstruction error, per-component
-    map norms and intensity fractions, timings and versions; for the built-in simulation also
-    the cosine similarity of every factor to its matched ground-truth diffraction.
+    Input, shapes, calibration and the pattern centre with where it came from, parameters,
+    the choice of K, iterations and how the fit stopped, reconstruction error, per-component
+    map norms and intensity fractions, clusters, timings per step and versions; for the
+    built-in simulation also the cosine similarity of every factor to its matched
+    ground-truth diffraction.
+``report.html``
+    All of it on one self-contained page (figures embedded as PNG, nothing linked) to open in
+    a browser or send.
+
+The pattern centre is ``--center X Y`` when given, else the file's calibration, else (signal
+axes uncalibrated) the direct beam found from the data by ``s.find_center()``; the command
+prints which, and writes it into the saved signals' calibration.
 
 Without ``FILE`` the built-in simulation :func:`stemnmf_hs.data.simulated_precipitates` is
 analysed.  ``FILE`` is anything ``hs.load`` opens (rosettasciio) holding a scan of 2
@@ -27,14 +40,18 @@ errors, 1 for runtime errors and 130 on Ctrl-C.
 
 This module holds the parser, :func:`main` (warnings and log records become one-line notes,
 errors one line on stderr) and a short :func:`run` whose steps are library calls: loading
-(:func:`stemnmf_hs.io.load_scan`), the direct-beam mask (pyxem's ``circular_mask``), the
-decomposition (the signal's ``decomposition``), the figures and the comparison with the
-simulation's truth (:func:`stemnmf_hs.data.match_ground_truth`).  It checks the output folder
-and the options before any long work.  ``load_scan``, ``as_scan`` and ``match_ground_truth``
-are re-exported here for callers of the former CLI functions.
+(:func:`stemnmf_hs.io.load_scan`), the centre (``s.find_center``), the direct-beam mask
+(pyxem's ``circular_mask``), the k sweep (``s.estimate_number_of_components``), the
+decomposition (the signal's ``decomposition``), the clustering (``s.cluster_components``),
+the figures and the comparison with the simulation's truth
+(:func:`stemnmf_hs.data.match_ground_truth`); :mod:`stemnmf_hs._report` writes the summary
+and the report.  It checks the output folder, the input and the options before any long
+work.  ``load_scan``, ``as_scan`` and ``match_ground_truth``
+are re-exported here for callers of the former CLI functions, and so are the figure writers
+``plot_factors``, ``plot_loadings``, ``plot_convergence`` (:mod:`stemnmf_hs._report`).
 
-Public API only: a lazy signal is told by HyperSpy's public class,
-``isinstance(s, hs.signals.LazySignal)`` (:func:`_is_lazy`), not by its private ``_lazy`` flag.
+Public API only: a lazy signal is told by HyperSpy's public class
+(:func:`stemnmf_hs.signals._adapter.is_lazy`), not by its private ``_lazy`` flag.
 """
 
 from __future__ import annotations
@@ -50,6 +67,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._report import GAMMA, plot_convergence, plot_factors, plot_loadings, save_figure
 from .data import match_ground_truth
 from .io import as_scan, load_scan, shape_text
 
@@ -67,14 +85,23 @@ __all__ = [
 ]
 
 PROG = "stemnmf"
-#: Exponent of the power-law (gamma) scaling of the diffraction figures.
-GAMMA = 0.3
 #: Names of the ground-truth diffractions of the simulation (``truth.diffractions`` order).
 TRUTH_NAMES = ("amorphous", "crystal 1", "crystal 2", "crystal 3")
 #: Loggers whose messages become notes on stdout instead of lines on stderr.
 _LIBRARY_LOGGERS = ("hyperspy", "rsciio", "pyxem", "stemnmf_hs")
 #: Warning categories left out of the notes (library internals, not about the data).
 _QUIET_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning)
+#: K when neither -k nor --estimate-k is given (the simulation's four phases).
+DEFAULT_COMPONENTS = 4
+#: Library advice in notes, worded as the command's options and files.
+_OPTION_WORDS = (
+    ("raise max_iter", "raise --max-iter"),
+    ("loosen tol", "loosen --tol"),
+    ("with signal_mask", "with --mask-direct-beam RADIUS"),
+    ("or map_constraint=None", "or --no-map-constraint"),
+    ("s.plot_convergence() shows the curves", "convergence.png shows the curves"),
+)
+#: Files every successful run writes.
 OUTPUT_FILES = (
     "decomposition.hspy",
     "factors.hspy",
@@ -83,7 +110,10 @@ OUTPUT_FILES = (
     "loadings.png",
     "convergence.png",
     "summary.txt",
+    "report.html",
 )
+#: Files some runs add: the clustering's dendrogram (K >= 2), the k sweep (--estimate-k).
+OPTIONAL_FILES = ("dendrogram.png", "k_estimate.png")
 
 
 class CLIError(Exception):
@@ -155,11 +185,13 @@ def build_parser():
             "Constrained NMF (Kimoto et al., Sci. Rep. 15, 39143, 2025) of a 4D-STEM scan: "
             "finds K diffraction patterns (factors) and their maps over the scan (loadings), "
             "and writes decomposition.hspy, factors.hspy, loadings.hspy, factors.png, "
-            "loadings.png, convergence.png and summary.txt into the output folder."
+            "loadings.png, convergence.png, dendrogram.png, summary.txt and a self-contained "
+            "report.html into the output folder."
         ),
         epilog=(
             "Examples: 'stemnmf' (built-in simulation, K=4); "
-            "'stemnmf scan.mib -k 3 -o results --mask-direct-beam 8'; "
+            "'stemnmf scan.mib -k 3 -o results --mask-direct-beam 8 --center 25 55'; "
+            "'stemnmf scan.hspy --estimate-k 2 8'; "
             "'stemnmf scan.hspy --probe-fwhm 2 --scan-step 1.5 --solver mu'. "
             "Exit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted."
         ),
@@ -180,9 +212,31 @@ def build_parser():
         "-k",
         "--components",
         type=_positive_int,
-        default=4,
+        default=None,
         metavar="K",
-        help="number of components K, at most the number of probe positions (default: %(default)s)",
+        help="number of components K, at most the number of probe positions (default: "
+        f"{DEFAULT_COMPONENTS}, or the K suggested by --estimate-k)",
+    )
+    p.add_argument(
+        "--estimate-k",
+        type=_positive_int,
+        nargs=2,
+        default=None,
+        metavar=("KMIN", "KMAX"),
+        help="first choose K from a sweep of short fits for K = KMIN..KMAX (at least 3 "
+        "values): the K-component loss, its knee and image-quality criteria (Cao et al. "
+        "2025), with a held-out score for count data; the fit then uses the suggested K "
+        "unless -k is given; adds k_estimate.png (default: no sweep)",
+    )
+    p.add_argument(
+        "--center",
+        type=_non_negative_float,
+        nargs=2,
+        default=None,
+        metavar=("X", "Y"),
+        help="pattern centre (the direct beam) in pixels, column X and row Y counted from "
+        "the first pixel; overrides the file's calibration (default: the calibrated centre "
+        "or, for uncalibrated signal axes, the direct beam found from the data)",
     )
     p.add_argument(
         "-o",
@@ -263,8 +317,8 @@ def build_parser():
         type=_positive_float,
         default=None,
         metavar="RADIUS",
-        help="leave out a disc of RADIUS pixels about the pattern centre (the calibrated "
-        "centre, else the middle of the pattern) from the fit (default: no mask)",
+        help="leave out a disc of RADIUS pixels about the pattern centre (see --center) "
+        "from the fit (default: no mask)",
     )
     p.add_argument(
         "--clip-negative",
@@ -341,129 +395,6 @@ def direct_beam_mask(signal, radius, center=None):
     return np.asarray(circular_mask(shape, float(radius), center=(cy, cx)), dtype=bool)
 
 
-# ----------------------------------------------------------------------------- figures
-def _save_figure(fig, path):
-    """Write ``fig`` to ``path`` (PNG, 100 dpi) and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_factors(factors, path, gamma=GAMMA):
-    """Save a grid of the diffractions with power-law scaling and calibrated axes.
-
-    Drawn by :func:`stemnmf_hs.figures.image_grid`, as the signal's plot methods draw them.
-
-    Parameters
-    ----------
-    factors : hyperspy.signal.BaseSignal
-        ``s.get_decomposition_factors()``: ``(k|kx, ky)``.
-    path : str or pathlib.Path
-        PNG file to write.
-    gamma : float, default 0.3
-        Exponent of the intensity scaling (rings and spots both show).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, hyperspy.api as hs
-    >>> f = hs.signals.Signal2D(np.ones((2, 8, 8)))
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     plot_factors(f, pathlib.Path(d) / "factors.png")
-    """
-    _save_grid(factors, path, kind="diffraction", prefix="factor",
-               title=f"Diffractions (intensity$^{{{gamma:g}}}$)", gamma=gamma)
-
-
-def plot_loadings(loadings, path):
-    """Save a grid of the maps with calibrated scan axes and colorbars.
-
-    Parameters
-    ----------
-    loadings : hyperspy.signal.BaseSignal
-        ``s.get_decomposition_loadings()``: ``(k|scan_x, scan_y)``.
-    path : str or pathlib.Path
-        PNG file to write.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, hyperspy.api as hs
-    >>> h = hs.signals.Signal2D(np.ones((2, 4, 4)))
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     plot_loadings(h, pathlib.Path(d) / "loadings.png")
-    """
-    _save_grid(loadings, path, kind="map", prefix="map", title="Maps (loadings)")
-
-
-def _save_grid(signal, path, **kwargs):
-    """Save :func:`stemnmf_hs.figures.image_grid` of a stack signal on its calibrated axes."""
-    from . import figures
-    from .signals._adapter import plot_axes
-
-    fig = figures.image_grid(signal.data, plot_axes(signal.axes_manager.signal_axes), **kwargs)
-    _save_figure(fig, path)
-
-
-def plot_convergence(history, path):
-    """Save the convergence curves: MSE, L1 change of W and L1 change of H per iteration.
-
-    Drawn by :func:`stemnmf_hs.figures.convergence_figure`, as ``s.plot_convergence()``.
-
-    Parameters
-    ----------
-    history : dict of numpy.ndarray
-        ``est.history_`` with keys ``"mse"``, ``"w_change"``, ``"h_change"``.
-    path : str or pathlib.Path
-        PNG file to write.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     plot_convergence({"mse": [2.0, 1.0]}, pathlib.Path(d) / "convergence.png")
-    """
-    from . import figures
-
-    _save_figure(figures.convergence_figure(history), path)
-
-
-# ----------------------------------------------------------------------------- summary
-def _axis_text(ax, fallback):
-    from .plotting import defined
-
-    name = defined(ax.name) or fallback
-    units = defined(ax.units) or "px (uncalibrated)"
-    if getattr(ax, "is_uniform", True):
-        return (
-            f"{name}: size {ax.size}, scale {float(ax.scale):.6g}, "
-            f"offset {float(ax.offset):.6g}, units {units}"
-        )
-    return f"{name}: size {ax.size}, non-uniform, units {units}"
-
-
-def _versions():
-    import hyperspy
-    import pyxem
-
-    import stemnmf_hs
-
-    return {
-        "stemnmf_hs": stemnmf_hs.__version__,
-        "hyperspy": hyperspy.__version__,
-        "pyxem": pyxem.__version__,
-        "numpy": np.__version__,
-    }
-
-
-def _write_summary(path, info):
-    lines = [f"stemnmf summary ({time.strftime('%Y-%m-%d %H:%M:%S')})", ""]
-    for title, rows in info:
-        lines.append(f"[{title}]")
-        lines.extend(f"  {r}" for r in rows)
-        lines.append("")
-    Path(path).write_text("\n".join(lines), encoding="utf-8")
-
-
 # ----------------------------------------------------------------------------- main job
 def _check_output(path):
     """The output folder, refused before any long work when it cannot be created or written.
@@ -490,6 +421,17 @@ def _check_output(path):
     return out
 
 
+def _option_error(args):
+    """The usage error of options that do not fit together, or ``None`` (before any work)."""
+    if args.scan_step is not None and args.probe_fwhm is None:
+        return "--scan-step is only used with --probe-fwhm"
+    if args.estimate_k is not None and args.estimate_k[1] < args.estimate_k[0] + 2:
+        kmin, kmax = args.estimate_k
+        return (f"--estimate-k {kmin} {kmax} needs at least 3 values of K: give KMAX >= "
+                f"KMIN + 2, e.g. --estimate-k {kmin} {kmin + 4}")
+    return None
+
+
 def _load(args, log):
     """The scan, the simulation's truth (None for a file) and the source for the summary."""
     if args.file is None:
@@ -503,15 +445,83 @@ def _load(args, log):
 
 
 def _check_components(args, s):
-    """K within the probe positions, and options that agree (before the fit)."""
+    """K and the sweep's KMAX within the probe positions, options that agree (before the fit)."""
     n_pos = int(np.prod(s.axes_manager.navigation_shape))
-    if args.components > n_pos:
-        raise CLIError(
-            f"--components {args.components} exceeds the {n_pos} probe positions of the "
-            f"scan {shape_text(s)}; give K between 1 and {n_pos}"
-        )
+    asked = [(args.components, f"--components {args.components}")]
+    if args.estimate_k is not None:
+        asked.append((args.estimate_k[1], f"--estimate-k's KMAX {args.estimate_k[1]}"))
+    for k, text in asked:
+        if k is not None and k > n_pos:
+            raise CLIError(
+                f"{text} exceeds the {n_pos} probe positions of the scan {shape_text(s)}; "
+                f"give K between 1 and {n_pos}"
+            )
     if args.probe_fwhm is not None and args.no_map_constraint:
         raise CLIError("--probe-fwhm sets the map smoothing, which --no-map-constraint switches off")
+
+
+def _pattern_center(args, s, log):
+    """The pattern centre ``(cx, cy)`` in pixels and where it came from (before the fit).
+
+    ``--center`` (checked against the pattern, then written into ``s.calibration.center``),
+    else the file's calibration, else the direct beam found from the data by
+    ``s.find_center()`` (which sets the calibration itself).
+    """
+    from ._validation import check_center
+
+    if args.center is not None:
+        try:
+            center = check_center(tuple(args.center), s.axes_manager.signal_shape[::-1],
+                                  name="--center")
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        try:
+            s.calibration.center = center
+        except (AttributeError, TypeError, ValueError, NotImplementedError):
+            pass  # non-uniform axes: the fit still gets the centre as its parameter
+        origin = "given by --center"
+    else:
+        center, why = _center_from_calibration(s)
+        origin = "from the file's calibration (s.calibration.center)"
+        if center is None:
+            center, origin = _found_center(args, s, why, log)
+    log(f"  pattern centre (cx, cy) = ({center[0]:.2f}, {center[1]:.2f}) px, {origin}")
+    return tuple(float(c) for c in center), origin
+
+
+def _center_from_calibration(s):
+    """``((cx, cy), "")`` from calibrated signal axes, else ``(None, why not)``."""
+    from ._validation import center_inside
+
+    axes = s.axes_manager.signal_axes
+    if all(float(ax.offset) == 0 for ax in axes):
+        return None, "the signal axes are not calibrated"
+    center = tuple(-float(ax.offset) / float(ax.scale) for ax in axes)
+    if not center_inside(center, s.axes_manager.signal_shape[::-1]):
+        return None, "the calibrated centre lies outside the pattern"
+    return center, ""
+
+
+def _found_center(args, s, why, log):
+    """The direct beam found by ``s.find_center()`` and its origin; data it cannot read get
+    the fit's own refusal (negative values) or, with ``--clip-negative``, the middle."""
+    from .polar import default_center
+    from .signals._adapter import calibrated_center, check_values
+
+    log(f"  {why}: finding the direct beam in the data (s.find_center)")
+    try:
+        beam = s.find_center(per_pattern=True, inplace=True,
+                             show_progressbar=not args.no_progressbar)
+    except ValueError as exc:
+        try:
+            check_values(s, clip_negative=args.clip_negative)  # the fit would refuse them
+        except ValueError as refused:
+            raise _library_error(refused) from refused
+        center = default_center(s.axes_manager.signal_shape[::-1])
+        return center, (f"the geometric centre, the beam was not found ({_one_line(exc)}); "
+                        "give --center X Y")
+    return calibrated_center(s), (f"found from the data by s.find_center() ({why}); descan "
+                                  f"spread {float(beam.spread):.2g} px")
 
 
 def _beam_mask(args, s, center, log):
@@ -533,16 +543,16 @@ def _beam_mask(args, s, center, log):
 
 def _fit_parameters(args, center):
     """Keyword arguments of ``decomposition(algorithm="constrained_nmf")`` from the options."""
-    params = dict(
-        solver=args.solver,
-        diffraction_constraint=None if args.no_diffraction_constraint else "continuity",
-        map_constraint=None if args.no_map_constraint else "smooth",
-        n_restarts=args.restarts,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        random_state=args.seed,
-        center=tuple(float(c) for c in center),
-    )
+    params = {
+        "solver": args.solver,
+        "diffraction_constraint": None if args.no_diffraction_constraint else "continuity",
+        "map_constraint": None if args.no_map_constraint else "smooth",
+        "n_restarts": args.restarts,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "random_state": args.seed,
+        "center": tuple(float(c) for c in center),
+    }
     if args.probe_fwhm is not None:
         params["probe_fwhm"] = args.probe_fwhm
         if args.scan_step is not None:
@@ -550,8 +560,35 @@ def _fit_parameters(args, center):
     return params
 
 
+def _library_error(exc):
+    """A library ``ValueError`` as a :class:`CLIError`, its fix named by the CLI option."""
+    return CLIError(_one_line(exc).replace("Pass clip_negative=True", "Pass --clip-negative"))
+
+
+def _estimate_k(s, args, params, signal_mask, log):
+    """The k sweep of ``--estimate-k`` (``s.estimate_number_of_components``), or None."""
+    if args.estimate_k is None:
+        return None
+    kmin, kmax = args.estimate_k
+    sweep = {key: value for key, value in params.items()
+             if key not in ("solver", "n_restarts", "max_iter", "tol")}
+    n_restarts, max_iter = min(args.restarts, 2), min(args.max_iter, 100)
+    log(f"Choosing K: fits for K = {kmin}..{kmax}, {n_restarts} restart(s) of at most "
+        f"{max_iter} iterations each")
+    try:
+        est = s.estimate_number_of_components(
+            k_range=range(kmin, kmax + 1), n_restarts=n_restarts, max_iter=max_iter,
+            signal_mask=signal_mask, clip_negative=args.clip_negative,
+            show_progressbar=not args.no_progressbar, **sweep,
+        )
+    except ValueError as exc:
+        raise _library_error(exc) from exc
+    log(f"  suggested K = {est.suggested_k}: {_one_line(est.reason)}")
+    return est
+
+
 def _fit(s, args, params, signal_mask, log):
-    """The signal's constrained-NMF ``decomposition``; returns the estimator and seconds."""
+    """The signal's constrained-NMF ``decomposition``; returns the estimator."""
     log(
         f"Constrained NMF: K={args.components}, solver {args.solver}, {args.restarts} "
         f"restart(s) of at most {args.max_iter} iterations, tol {args.tol:g}"
@@ -565,96 +602,54 @@ def _fit(s, args, params, signal_mask, log):
             **params,
         )
     except ValueError as exc:
-        msg = _one_line(exc).replace("Pass clip_negative=True", "Pass --clip-negative")
-        raise CLIError(msg) from exc
-    fit_s = time.perf_counter() - t_fit
+        raise _library_error(exc) from exc
     log(
-        f"  {est.n_iter_} iterations in {fit_s:.1f} s, reconstruction error "
-        f"{est.reconstruction_err_:.6g}"
+        f"  {est.n_iter_} iterations in {time.perf_counter() - t_fit:.1f} s, reconstruction "
+        f"error {est.reconstruction_err_:.6g}"
     )
-    return est, fit_s
+    return est
 
 
-def _is_lazy(signal):
-    """Whether ``signal`` is a lazy HyperSpy signal (its public class, not ``_lazy``)."""
-    import hyperspy.api as hs
+def _cluster(s, k, log):
+    """``s.cluster_components()`` of the fit and ``""``, or ``None`` and why not."""
+    from ._report import cluster_rows
 
-    return isinstance(signal, hs.signals.LazySignal)
+    if k < 2:
+        return None, "K = 1, nothing to cluster"
+    try:
+        clusters = s.cluster_components()
+    except ValueError as exc:
+        return None, f"not clustered: {_one_line(exc)}"
+    log(f"Clustering the components: {clusters.n_clusters} cluster(s): "
+        + "; ".join(cluster_rows(clusters)))
+    return clusters, ""
 
 
-def _write_results(s, est, out, args, log):
-    """Save the three signals and the three figures; returns factors and loadings."""
+def _write_results(s, est, out, args, log, k_estimate=None, clusters=None):
+    """Save the three signals and the figures; returns factors and loadings."""
+    from .signals._adapter import fit_stop, is_lazy
+
     out.mkdir(parents=True, exist_ok=True)
     factors = s.get_decomposition_factors()
     loadings = s.get_decomposition_loadings()
     for sig in (factors, loadings):
-        if _is_lazy(sig):
+        if is_lazy(sig):
             sig.compute(show_progressbar=not args.no_progressbar)
     log(f"Writing results to {out}")
-    save_kw = dict(overwrite=True, show_progressbar=not args.no_progressbar)
+    save_kw = {"overwrite": True, "show_progressbar": not args.no_progressbar}
     s.save(out / "decomposition.hspy", **save_kw)
     factors.save(out / "factors.hspy", **save_kw)
     loadings.save(out / "loadings.hspy", **save_kw)
     plot_factors(factors, out / "factors.png")
     plot_loadings(loadings, out / "loadings.png")
-    plot_convergence(est.history_, out / "convergence.png")
+    plot_convergence(est.history_, out / "convergence.png", stop=fit_stop(s))
+    for name in OPTIONAL_FILES:
+        (out / name).unlink(missing_ok=True)  # no stale figure of an earlier run
+    if clusters is not None:
+        save_figure(clusters.plot_dendrogram(gamma=GAMMA), out / "dendrogram.png")
+    if k_estimate is not None:
+        save_figure(k_estimate.plot(), out / "k_estimate.png")
     return factors, loadings
-
-
-def _summary_sections(args, s, source, center, signal_mask, params, est, loadings):
-    """The input, calibration, parameters, result and component sections of summary.txt."""
-    am = s.axes_manager
-    nav_shape, sig_shape = am.navigation_shape[::-1], am.signal_shape[::-1]
-    k = args.components
-    maps = np.asarray(loadings.data, dtype=np.float64).reshape(k, -1)
-    l2 = np.sqrt(np.nansum(maps**2, axis=1))
-    sums = np.nansum(maps, axis=1)
-    frac = sums / sums.sum() if sums.sum() > 0 else np.zeros_like(sums)
-    mse = np.asarray(est.history_["mse"])
-    fwhm = args.probe_fwhm if args.probe_fwhm is not None else "none (paper kernel)"
-    masked = ("none" if signal_mask is None else
-              f"radius {args.mask_direct_beam:g} px, {int(signal_mask.sum())} px masked")
-    return [
-        ("input", [
-            f"source: {source}",
-            f"signal: {type(s).__name__}, title {s.metadata.General.title!r}",
-            f"shape (navigation|signal): {shape_text(s)}, array order {nav_shape + sig_shape}",
-            f"dtype: {s.data.dtype}, lazy: {_is_lazy(s)}",
-            f"probe positions: {int(np.prod(nav_shape))}, pattern pixels: "
-            f"{int(np.prod(sig_shape))}",
-        ]),
-        ("calibration", [
-            *(f"navigation {_axis_text(ax, n)}" for ax, n in zip(am.navigation_axes, "xy")),
-            *(f"signal {_axis_text(ax, n)}" for ax, n in zip(am.signal_axes, ("kx", "ky"))),
-            f"pattern centre (cx, cy): ({center[0]:.3f}, {center[1]:.3f}) px",
-        ]),
-        ("parameters", [
-            f"components (K): {k}",
-            f"solver: {args.solver}",
-            f"diffraction constraint: {params['diffraction_constraint']}",
-            f"map constraint: {params['map_constraint']}",
-            f"probe FWHM: {fwhm}",
-            f"scan step: {est.scan_step if est.scan_step is not None else 'n/a'}",
-            f"restarts: {args.restarts}",
-            f"max iterations: {args.max_iter}",
-            f"tol: {args.tol:g}",
-            f"seed (random_state): {args.seed}",
-            f"clip negative values: {args.clip_negative}",
-            f"direct-beam mask: {masked}",
-        ]),
-        ("result", [
-            f"n_iter: {est.n_iter_}",
-            f"reconstruction error (Frobenius): {est.reconstruction_err_:.6g}",
-            f"final MSE: {float(mse[-1]):.6g}" if len(mse) else "final MSE: n/a",
-            "restart errors: "
-            + ", ".join(f"{e:.6g}" for e in np.asarray(getattr(est, "restart_errors_", []))),
-        ]),
-        ("components", [
-            f"component {i}: map L2 norm {l2[i]:.6g}, fraction of total intensity {frac[i]:.4f}"
-            + (" (empty: this component vanished; try a smaller K)" if l2[i] == 0 else "")
-            for i in range(k)
-        ]),
-    ]
 
 
 def _truth_rows(factors, truth, log):
@@ -674,13 +669,15 @@ def run(args, log=print, notes=None):
     """Run the main job for parsed arguments.
 
     Checks the output folder, loads the scan (:func:`stemnmf_hs.io.load_scan`, or the
-    built-in simulation), checks K and the options, fits (the signal's ``decomposition``),
-    writes the signals, figures and ``summary.txt``.
+    built-in simulation), checks K and the options, settles the pattern centre (``--center``,
+    the calibration, or ``s.find_center()``), optionally chooses K (``--estimate-k``), fits
+    (the signal's ``decomposition``), clusters the components, writes the signals, the
+    figures, ``summary.txt`` and ``report.html``.
 
     Parameters
     ----------
     args : argparse.Namespace
-        From :func:`build_parser`.
+        From :func:`build_parser`; ``args.components`` is set to the K fitted.
     log : callable, default print
         Receives progress lines.
     notes : list of str, optional
@@ -702,12 +699,19 @@ def run(args, log=print, notes=None):
     >>> args = build_parser().parse_args(["-k", "2", "--restarts", "1", "--max-iter", "5",
     ...                                   "-o", tempfile.mkdtemp(), "-q", "--no-progressbar"])
     >>> out = run(args, log=lambda msg: None)
-    >>> sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    >>> sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + ("dendrogram.png",))
     True
     """
-    from .signals.nmf_diffraction2d import calibrated_center
+    from ._report import RunRecord, summary_sections, write_report, write_summary
 
-    t_start = time.perf_counter()
+    timings, t_start = {}, time.perf_counter()
+
+    def lap(name, since):
+        """Record the seconds of step ``name`` since ``since``; the time now."""
+        now = time.perf_counter()
+        timings[name] = now - since
+        return now
+
     out = _check_output(args.output)
     s, truth, source = _load(args, log)
     n_pos = int(np.prod(s.axes_manager.navigation_shape))
@@ -717,22 +721,36 @@ def run(args, log=print, notes=None):
         f"{sig_shape[0]}x{sig_shape[1]} px patterns"
     )
     _check_components(args, s)
-    center = calibrated_center(s)
+    t = lap("load", t_start)
+    center, center_origin = _pattern_center(args, s, log)
     signal_mask = _beam_mask(args, s, center, log)
     params = _fit_parameters(args, center)
-    est, fit_s = _fit(s, args, params, signal_mask, log)
-    factors, loadings = _write_results(s, est, out, args, log)
-
-    sections = _summary_sections(args, s, source, center, signal_mask, params, est, loadings)
-    if truth is not None:
-        sections.append(("ground truth (simulation)", _truth_rows(factors, truth, log)))
-    elapsed = time.perf_counter() - t_start
-    sections.append(("timing", [f"fit: {fit_s:.2f} s", f"elapsed: {elapsed:.2f} s"]))
-    sections.append(("versions", [f"{n}: {v}" for n, v in _versions().items()]))
-    if notes:
-        sections.append(("warnings", list(dict.fromkeys(notes))))
-    _write_summary(out / "summary.txt", sections)
-    log(f"Done in {elapsed:.1f} s. Output: {out.resolve()}")
+    t = lap("pattern centre", t)
+    k_estimate = _estimate_k(s, args, params, signal_mask, log)
+    if k_estimate is not None:
+        t = lap("k sweep", t)
+    k_origin = "given by -k" if args.components is not None else (
+        f"suggested by --estimate-k {args.estimate_k[0]} {args.estimate_k[1]}"
+        if k_estimate is not None else "the default")
+    if args.components is None:
+        args.components = (int(k_estimate.suggested_k) if k_estimate is not None
+                           else DEFAULT_COMPONENTS)
+    est = _fit(s, args, params, signal_mask, log)
+    t = lap("fit", t)
+    clusters, cluster_note = _cluster(s, args.components, log)
+    t = lap("clustering", t)
+    factors, loadings = _write_results(s, est, out, args, log, k_estimate, clusters)
+    truth_rows = _truth_rows(factors, truth, log) if truth is not None else []
+    lap("writing results", t)
+    timings["elapsed"] = time.perf_counter() - t_start
+    record = RunRecord(args, s, source, center, center_origin, k_origin, params, est, loadings,
+                       signal_mask, k_estimate, clusters, cluster_note, truth_rows, timings,
+                       list(notes or []))
+    sections = summary_sections(record)
+    write_summary(out / "summary.txt", sections)
+    write_report(out / "report.html", record, sections, out)
+    log(f"Done in {time.perf_counter() - t_start:.1f} s. Report: {(out / 'report.html').resolve()}")
+    log(f"Output: {out.resolve()}")
     return out
 
 
@@ -763,11 +781,9 @@ def main(argv=None):
         return 2
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    if args.scan_step is not None and args.probe_fwhm is None:
-        print(
-            f"{PROG}: error: --scan-step is only used with --probe-fwhm (see '{PROG} --help')",
-            file=sys.stderr,
-        )
+    problem = _option_error(args)
+    if problem:
+        print(f"{PROG}: error: {problem} (see '{PROG} --help')", file=sys.stderr)
         return 2
 
     def log(msg):
@@ -780,6 +796,8 @@ def main(argv=None):
     def note(text, origin=""):
         """Record a one-line note (once) for the log and the summary."""
         text = _one_line(text).split(" Set s.calibration.center")[0]
+        for library, option in _OPTION_WORDS:
+            text = text.replace(library, option)
         if text and text not in notes:
             notes.append(text)
             log(f"  note{origin}: {text}")

@@ -610,16 +610,25 @@ _REPORT_CSS = (
 
 
 def _report_item(item, dpi):
-    """One item of a report section as HTML: a figure, a table, a note or text."""
+    """One item of a report section as HTML: a figure, a PNG file, a table, a note or text."""
     import base64
     import html
     import io
+    import os
 
-    if hasattr(item, "savefig"):
-        buf = io.BytesIO()
-        item.savefig(buf, format="png", dpi=dpi)
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
-        return f'<p><img alt="figure" src="data:image/png;base64,{data}"></p>'
+    if hasattr(item, "savefig") or isinstance(item, os.PathLike):
+        if isinstance(item, os.PathLike):
+            if not str(item).lower().endswith(".png"):
+                raise ValueError(f"a report embeds PNG files only; got {os.fspath(item)!r}.")
+            from pathlib import Path
+
+            png, alt = Path(item).read_bytes(), os.path.basename(item)
+        else:
+            buf = io.BytesIO()
+            item.savefig(buf, format="png", dpi=dpi)
+            png, alt = buf.getvalue(), "figure"
+        data = base64.b64encode(png).decode("ascii")
+        return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
     if isinstance(item, dict):
         rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                        for k, v in item.items())
@@ -643,9 +652,11 @@ def html_report(title, sections, path=None, dpi=100):
     title : str
         Page title and heading.
     sections : sequence of (str, sequence)
-        ``(heading, items)``; an item is a matplotlib figure (embedded as PNG), a mapping
-        (a two-column table: parameters, results, timings), a string starting ``"note:"``
-        (highlighted), a multi-line string (preformatted, e.g. a summary) or other text.
+        ``(heading, items)``; an item is a matplotlib figure (embedded as PNG), a
+        :class:`pathlib.Path` of a PNG file (its bytes embedded, e.g. a figure already
+        saved), a mapping (a two-column table: parameters, results, timings), a string
+        starting ``"note:"`` (highlighted), a multi-line string (preformatted, e.g. a
+        summary) or other text.
     path : str or pathlib.Path, optional
         Write the page there (UTF-8).
     dpi : int, default 100

@@ -1,5 +1,6 @@
 """Tests of the ``stemnmf`` command (``stemnmf_hs.cli``): options, outputs, real files, errors."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,14 @@ OPTIONS = [
     "--components", "-k", "--output", "-o", "--solver", "--no-diffraction-constraint",
     "--no-map-constraint", "--probe-fwhm", "--scan-step", "--restarts", "--max-iter", "--tol",
     "--seed", "--mask-direct-beam", "--clip-negative", "--lazy", "--no-progressbar", "--quiet",
+    "--center", "--estimate-k",
 ]
+#: Sections of report.html (its <h2> headings).
+REPORT_SECTIONS = ["Input", "Calibration and pattern centre", "Parameters",
+                   "Number of components", "Components", "Clustering", "Convergence",
+                   "Timings", "Versions"]
+#: Where the beam of the offset scan is (px, column first): far from the middle (15.5, 15.5).
+BEAM = (20.3, 11.7)
 
 
 def realfile(name):
@@ -30,6 +38,35 @@ def assert_outputs(out):
     for name in OUTPUT_FILES:
         assert (out / name).is_file(), name
         assert (out / name).stat().st_size > 0, name
+
+
+def assert_report(out, n_figures):
+    """report.html: one page, every figure embedded, nothing linked, every section."""
+    import re
+
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == n_figures
+    assert not re.search(r'(src|href)="(?!data:)', page)  # self-contained
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert [h for h in headings if h in REPORT_SECTIONS] == REPORT_SECTIONS
+    return page
+
+
+@pytest.fixture(scope="module")
+def offset_scan(tmp_path_factory):
+    """A 6 x 6 scan of uncalibrated 32 x 32 patterns, beam at BEAM, two rings mixed."""
+    import hyperspy.api as hs
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:32, :32]
+    r = np.hypot(x - BEAM[0], y - BEAM[1])
+    beam = 200 * np.exp(-(r**2) / 3.0)
+    rings = [20 * np.exp(-((r - radius) ** 2) / 2.0) for radius in (8, 5)]
+    w = rng.random((6, 6))[..., None, None]
+    data = rng.poisson(1 + beam + w * rings[0] + (1 - w) * rings[1]).astype(np.float32)
+    path = tmp_path_factory.mktemp("offset") / "offset.hspy"
+    hs.signals.Signal2D(data).save(path)
+    return path
 
 
 def assert_one_line_error(err):
@@ -68,6 +105,10 @@ def test_simulation(tmp_path, capsys):
     assert "simulation" in summary and "n_iter" in summary and "pyxem" in summary
     values = [float(line.rsplit(" ", 1)[1]) for line in cos]
     assert max(values) > 0.9  # the amorphous matrix is found
+    assert "pattern centre (cx, cy) = (64.00, 64.00) px, from the file's calibration" in stdout
+    page = assert_report(out, n_figures=4)  # factors, loadings, dendrogram, convergence
+    assert "Ground truth (simulation)" in page and "cosine similarity" in page
+    assert "K fitted</th><td>2 (given by -k)" in page and "writing results" in page
 
     import hyperspy.api as hs
 
@@ -245,3 +286,73 @@ def test_former_cli_names_still_importable():
 
     assert cli.load_scan is io.load_scan and cli.as_scan is io.as_scan
     assert cli.match_ground_truth is data.match_ground_truth
+
+
+def test_center_option_is_used_printed_and_checked(offset_scan, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(offset_scan), "-o", str(out), "--center", "20", "12"] + FAST) == 0
+    stdout = capsys.readouterr().out
+    assert "pattern centre (cx, cy) = (20.00, 12.00) px, given by --center" in stdout
+    assert "find_center" not in stdout
+    assert "(20.000, 12.000) px, given by --center" in (out / "summary.txt").read_text()
+    assert_report(out, n_figures=4)
+    import hyperspy.api as hs
+
+    s = hs.load(out / "decomposition.hspy")
+    assert tuple(s.metadata.Signal.ConstrainedNMF.parameters.center) == (20.0, 12.0)
+    assert [-ax.offset / ax.scale for ax in s.axes_manager.signal_axes] == [20.0, 12.0]
+    # outside the pattern: refused before the fit, nothing written
+    assert main([str(offset_scan), "-o", str(tmp_path / "bad"), "--center", "40", "3",
+                 "-q"] + FAST) == 1
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert "--center=(40.0, 3.0) lies outside the 32 x 32 pattern" in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_centre_found_from_the_data_of_an_uncalibrated_scan(offset_scan, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(offset_scan), "-o", str(out)] + FAST) == 0
+    stdout = capsys.readouterr().out
+    line = next(ln for ln in stdout.splitlines() if "pattern centre (cx, cy)" in ln)
+    assert "found from the data by s.find_center()" in line and "not calibrated" in line
+    assert "descan spread" in line
+    cx, cy = (float(v) for v in line.split("= (")[1].split(")")[0].split(","))
+    assert abs(cx - BEAM[0]) < 0.3 and abs(cy - BEAM[1]) < 0.3  # not the middle (15.5, 15.5)
+    assert "found from the data" in (out / "summary.txt").read_text()
+
+
+def test_estimate_k_chooses_k_and_is_checked_before_any_work(offset_scan, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(offset_scan), "-o", str(out), "--estimate-k", "1", "3", "-q",
+                 "--restarts", "1", "--max-iter", "10", "--no-progressbar"]) == 0
+    summary = (out / "summary.txt").read_text()
+    assert "suggested by --estimate-k 1 3" in summary and "k sweep: K = 1..3" in summary
+    assert (out / "k_estimate.png").is_file()
+    page = assert_report(out, n_figures=4 if "K fitted: 1 " in summary else 5)
+    assert "suggested K" in page
+    assert main(["--estimate-k", "2", "3"]) == 2  # fewer than 3 values of K
+    assert "at least 3 values" in capsys.readouterr().err
+    assert main([str(offset_scan), "-o", str(tmp_path / "bad"), "--estimate-k", "2", "40",
+                 "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "KMAX 40 exceeds the 36 probe positions" in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_no_arguments_in_a_clean_environment(tmp_path):
+    """``stemnmf`` (here with few iterations) in an empty folder: its folder, the report,
+    no ERROR and no traceback on the terminal."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "NUMBA_CACHE_DIR", "SYSTEMROOT")}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stemnmf_hs.cli", "-k", "2", "--restarts", "1", "--max-iter",
+         "5"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env, check=False,
+    )
+    terminal = proc.stdout + proc.stderr
+    assert proc.returncode == 0, terminal
+    assert "ERROR" not in terminal and "Traceback" not in terminal
+    out = tmp_path / "stemnmf_output"
+    assert_outputs(out)
+    assert_report(out, n_figures=4)
+    assert f"Report: {(out / 'report.html').resolve()}" in proc.stdout
