@@ -331,6 +331,11 @@ def spot_mask_from_truth(crystal_diffractions, fraction=0.1, signal_mask=None, s
     return (excess > fraction * excess[valid].max()) & valid
 
 
+#: Cosine with the true matrix diffraction above which a factor counts as a piece of the
+#: matrix in ``score_decomposition``'s ``matrix_map_r``.
+MATRIX_COSINE = 0.9
+
+
 def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous_index=0,
                         spot_mask=None, amorphous_reference=None):
     """All figures of merit of one decomposition against its ground truth.
@@ -362,6 +367,11 @@ def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous
         ``amorphous_cosine``, ``crystal_cosines`` (per crystal, :func:`crystal_cosine`),
         ``amorphous_map_r``, ``crystal_map_r`` (per crystal, :func:`map_correlation`),
         ``dark_spot_ratio``; figures of unmatched components are ``nan``.
+        ``matrix_components`` (factor indices whose diffraction has a cosine of at least
+        :data:`MATRIX_COSINE` with the true matrix, the matched one always included) and
+        ``matrix_map_r``, the correlation of their summed maps with the true matrix map:
+        where a fit splits the matrix over two factors (e.g. at k = truth when a weak
+        crystal is not detectable), the matrix the clustering reports.
 
     Examples
     --------
@@ -396,6 +406,12 @@ def score_decomposition(factors, maps, truth_diffractions, truth_maps, amorphous
         crystal_cosine(fac(j), T[j], T[a]) if perm[j] >= 0 else nan for j in crystals
     ]
     out["amorphous_map_r"] = map_correlation(M[perm[a]], TM[a]) if perm[a] >= 0 else nan
+    # the matrix as a scientist reads it when the fit splits it over several factors (the
+    # clustering joins them): the summed maps of every factor shaped like the true matrix
+    split = [i for i in range(len(F))
+             if i == perm[a] or cosine(F[i], T[a]) >= MATRIX_COSINE]
+    out["matrix_components"] = split
+    out["matrix_map_r"] = (map_correlation(M[split].sum(axis=0), TM[a]) if split else nan)
     out["crystal_map_r"] = [
         map_correlation(M[perm[j]], TM[j]) if perm[j] >= 0 else nan for j in crystals
     ]
