@@ -468,6 +468,7 @@ def _pattern_center(args, s, log):
     ``s.find_center()`` (which sets the calibration itself).
     """
     from ._validation import check_center
+    from .signals._checks import calibration_center
 
     if args.center is not None:
         try:
@@ -481,7 +482,7 @@ def _pattern_center(args, s, log):
             pass  # non-uniform axes: the fit still gets the centre as its parameter
         origin = "given by --center"
     else:
-        center, why = _center_from_calibration(s)
+        center, why = calibration_center(s)
         origin = "from the file's calibration (s.calibration.center)"
         if center is None:
             center, origin = _found_center(args, s, why, log)
@@ -489,24 +490,11 @@ def _pattern_center(args, s, log):
     return tuple(float(c) for c in center), origin
 
 
-def _center_from_calibration(s):
-    """``((cx, cy), "")`` from calibrated signal axes, else ``(None, why not)``."""
-    from ._validation import center_inside
-
-    axes = s.axes_manager.signal_axes
-    if all(float(ax.offset) == 0 for ax in axes):
-        return None, "the signal axes are not calibrated"
-    center = tuple(-float(ax.offset) / float(ax.scale) for ax in axes)
-    if not center_inside(center, s.axes_manager.signal_shape[::-1]):
-        return None, "the calibrated centre lies outside the pattern"
-    return center, ""
-
-
 def _found_center(args, s, why, log):
     """The direct beam found by ``s.find_center()`` and its origin; data it cannot read get
     the fit's own refusal (negative values) or, with ``--clip-negative``, the middle."""
     from .polar import default_center
-    from .signals._adapter import calibrated_center, check_values
+    from .signals._checks import calibrated_center, check_values
 
     log(f"  {why}: finding the direct beam in the data (s.find_center)")
     try:

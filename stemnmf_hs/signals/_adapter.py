@@ -2,14 +2,14 @@
 
 Everything the ``nmf_diffraction`` methods need from a signal and give back to one:
 
-* **checks** of a request before any computation: :func:`check_scan_dimensions`,
-  :func:`check_output_dimension`, :func:`check_values`, :func:`mask_array` (the shape rule
-  itself is :func:`stemnmf_hs._validation.check_mask`, shared with the estimator);
+* **checks** of a request before any computation and the **pattern centre** live in
+  :mod:`._checks` (:func:`check_scan_dimensions`, :func:`check_output_dimension`,
+  :func:`check_values`, :func:`mask_array`, :func:`calibrated_center`, :func:`fit_center`,
+  :func:`is_lazy`), imported here so that every name stays importable from this module;
 * **arrays** of a signal: :func:`prepare_estimator` (geometry, masks and centre of the scan
   in an estimator), :func:`solver_data` (the unfolded, masked data), :func:`decomposition_arrays`
   (factors and maps of ``learning_results``), :func:`plot_axes` (calibrated axes as the plain
-  :class:`stemnmf_hs.plotting.Axis` descriptions), :func:`calibrated_center` (pyxem's
-  calibration);
+  :class:`stemnmf_hs.plotting.Axis` descriptions);
 * **signals** from arrays with the input's calibrated axes: :func:`stack_like`,
   :func:`image_like`, :func:`component_matrix`, :func:`loss_signal`;
 * **learning_results**: :func:`constrained_decomposition` fills them as HyperSpy's own
@@ -41,14 +41,21 @@ from hyperspy.signal import BaseSignal
 
 from .. import plotting
 from .._validation import (
-    center_inside,
     check_center,
-    check_counts,
-    check_mask,
     check_probe_fwhm,
 )
 from ..decomposition import ConstrainedNMF, DaskOperator, InMemoryOperator
-from ..polar import default_center
+from ._checks import (  # noqa: F401 - kept importable from here (callers and tests)
+    ALGORITHM,
+    calibrated_center,
+    calibration_center,
+    check_output_dimension,
+    check_scan_dimensions,
+    check_values,
+    fit_center,
+    is_lazy,
+    mask_array,
+)
 
 __all__ = [
     "ALGORITHM",
@@ -78,27 +85,9 @@ __all__ = [
     "stack_like",
 ]
 
-#: Name under which HyperSpy's ``decomposition`` dispatches to :class:`ConstrainedNMF`.
-ALGORITHM = "constrained_nmf"
 _ESTIMATOR_PARAMS = frozenset(ConstrainedNMF().get_params())
 #: Geometry the signal supplies to the estimator; users override ``center`` only.
 _GEOMETRY = frozenset({"signal_shape", "navigation_shape", "signal_mask", "navigation_mask"})
-
-
-def is_lazy(signal):
-    """Whether ``signal`` is a lazy (dask-backed) HyperSpy signal, asked publicly.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import hyperspy.api as hs
-    >>> s = hs.signals.Signal2D(np.zeros((2, 3, 3)))
-    >>> is_lazy(s), is_lazy(s.as_lazy())
-    (False, True)
-    """
-    import hyperspy.api as hs
-
-    return isinstance(signal, hs.signals.LazySignal)
 
 
 def is_constrained(algorithm):
@@ -381,151 +370,6 @@ def default_progressbar():
     return bool(preferences.General.show_progressbar)
 
 
-def check_scan_dimensions(signal):
-    """Shapes ``(nav_shape, sig_shape)`` in array order, or an error for non-4D-STEM data.
-
-    Raises
-    ------
-    ValueError
-        If the signal is not 2 navigation + 2 signal dimensions.
-    """
-    am = signal.axes_manager
-    if am.navigation_dimension != 2 or am.signal_dimension != 2:
-        raise ValueError(
-            f"The constrained NMF needs a 4D-STEM scan with 2 navigation and 2 signal "
-            f"dimensions; this signal has {am.navigation_dimension} navigation and "
-            f"{am.signal_dimension} signal dimension(s) (shape {am.navigation_shape} | "
-            f"{am.signal_shape}). Squeeze length-1 axes with s.squeeze() or use "
-            "s.transpose(signal_axes=2) to choose the pattern axes."
-        )
-    return tuple(am.navigation_shape[::-1]), tuple(am.signal_shape[::-1])
-
-
-def check_output_dimension(k, n_positions, n_pixels):
-    """Refuse a number of components the data cannot support.
-
-    Raises
-    ------
-    ValueError
-        If ``k`` is missing, not an integer, < 1 or > ``min(n_positions, n_pixels)``.
-    """
-    limit = min(n_positions, n_pixels)
-    if k is None:
-        raise ValueError(
-            f"output_dimension (the number of components k) is required for "
-            f"algorithm='{ALGORITHM}'; give an integer between 1 and {limit}, e.g. "
-            "s.estimate_number_of_components() or the paper's 4 for the simulation."
-        )
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not (
-        1 <= k <= limit
-    ):
-        raise ValueError(
-            f"output_dimension={k!r} is impossible: the number of components must be an "
-            f"integer between 1 and min(probe positions, pattern pixels) = "
-            f"min({n_positions}, {n_pixels}) = {limit}."
-        )
-
-
-def check_values(signal, clip_negative=False):
-    """Refuse NaN/inf, (unless clipping is allowed) negative values and zero counts, in one pass.
-
-    Unsigned in-memory data need a ``max`` only; a lazy unsigned scan gets no pass.
-
-    Raises
-    ------
-    ValueError
-        Naming how many values are bad and what to do; all-zero data
-        (:func:`stemnmf_hs._validation.check_counts`).
-    """
-    data = signal.data
-    if np.issubdtype(data.dtype, np.complexfloating):
-        raise ValueError(
-            "The data are complex; take s.amplitude or s.power first (NMF needs real "
-            "non-negative intensities)."
-        )
-    unsigned = np.issubdtype(data.dtype, np.unsignedinteger) or data.dtype == bool
-    if unsigned and is_lazy(signal):
-        return  # no pass over a lazy scan for unsigned data (the estimator sees zero counts)
-    if unsigned:
-        check_counts(data.max())
-        return
-    # min and max only (no scan-sized temporaries): NaN propagates into both, inf shows in
-    # one of them; the bad values are counted on the error path only.
-    vmin, vmax = data.min(), data.max()
-    if is_lazy(signal):
-        import dask
-
-        vmin, vmax = dask.compute(vmin, vmax)
-    n_bad = n_neg = 0
-    if not (np.isfinite(vmin) and np.isfinite(vmax)):
-        n_bad = int((~_isfinite(data)).sum())
-    elif vmin < 0 and not clip_negative:
-        n_neg = int((data < 0).sum())
-    if int(n_bad):
-        raise ValueError(
-            f"The data hold {int(n_bad)} NaN or infinite value(s); NMF needs finite "
-            "intensities. Replace them first, e.g. s.data = np.nan_to_num(s.data), or leave "
-            "those positions/pixels out with navigation_mask/signal_mask."
-        )
-    if int(n_neg) and not clip_negative:
-        raise ValueError(
-            f"The data hold {int(n_neg)} negative value(s) (minimum {float(vmin):.6g}); NMF "
-            "needs non-negative intensities. Pass clip_negative=True to set them to zero in "
-            "a working copy (the signal is not changed), or remove the offset first."
-        )
-    check_counts(float(vmax))
-
-
-def _isfinite(data):
-    """``isfinite`` of a numpy or dask array, computed."""
-    out = np.isfinite(data)
-    return out.compute() if hasattr(out, "compute") else out
-
-
-def calibrated_center(signal):
-    """Pattern centre ``(cx, cy)`` in pixels from pyxem's calibration, or the middle.
-
-    pyxem puts the centre where the signal axes are zero (``-offset / scale``).  For
-    uncalibrated axes (both offsets zero) or a centre outside the pattern, the geometric
-    centre is returned with a warning.
-    """
-    ny, nx = signal.axes_manager.signal_shape[::-1]
-    axes = signal.axes_manager.signal_axes
-    try:
-        cx, cy = (float(c) for c in signal.calibration.center)
-    except Exception:  # non-uniform or curved-Ewald axes
-        cx, cy = (-float(ax.offset) / float(ax.scale) for ax in axes)
-    uncalibrated = all(float(ax.offset) == 0 for ax in axes)
-    if uncalibrated or not center_inside((cx, cy), (ny, nx)):
-        fallback = default_center((ny, nx))
-        warnings.warn(
-            f"The signal axes put the pattern centre at ({cx:g}, {cy:g}) px, "
-            + ("i.e. they are not calibrated" if uncalibrated else "outside the pattern")
-            + f"; using the geometric centre {fallback}. Set s.calibration.center (pyxem) or "
-            "pass center=(cx, cy) in pixels.",
-            UserWarning,
-            stacklevel=4,
-        )
-        return fallback
-    return (cx, cy)
-
-
-def mask_array(mask, shape, name):
-    """A boolean numpy mask of ``shape`` (array order) from an array or signal, or None.
-
-    A navigation mask in HyperSpy's axes order (``navigation_shape``, the transpose) is
-    accepted as HyperSpy accepts it.
-    """
-    if mask is None:
-        return None
-    if isinstance(mask, BaseSignal):
-        mask = mask.data
-    mask = np.asarray(mask)
-    if name == "navigation_mask" and mask.shape == tuple(shape)[::-1] != tuple(shape):
-        mask = mask.T
-    return check_mask(mask, shape, name, require_bool=True)
-
-
 def _working_copy(signal, clip_negative):
     """An in-memory float32 signal whose decomposition cannot touch ``signal``'s data.
 
@@ -645,7 +489,7 @@ def _record_fit(signal, estimator):
 
 
 def fit_stop(signal):
-    """Where the constrained-NMF fit stopped, for :func:`stemnmf_hs.plotting.convergence_figure`.
+    """Where the constrained-NMF fit stopped, for :func:`stemnmf_hs.figures.convergence_figure`.
 
     Returns
     -------
@@ -820,16 +664,6 @@ def decomposition_arrays(signal):
     mask = getattr(lr, "signal_mask", None)
     mask = None if mask is None else np.asarray(mask, dtype=bool).reshape(sig_shape)
     return factors, maps, mask
-
-
-def fit_center(signal, center=None):
-    """Pattern centre in pixels: ``center`` if given, else the fit's, else the calibration's."""
-    if center is not None:
-        return check_center(center, signal.axes_manager.signal_shape[::-1])
-    fit = signal.metadata.get_item("Signal.ConstrainedNMF.parameters.center", None)
-    if fit is not None and fit != "None":
-        return tuple(float(c) for c in fit)
-    return calibrated_center(signal)
 
 
 def fit_history(signal):
