@@ -824,7 +824,7 @@ def main(argv=None):
     except CLIError as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    except Exception as exc:  # never a traceback
+    except Exception as exc:  # noqa: BLE001 - never a traceback
         msg = _one_line(exc) or "(no message)"
         if not isinstance(exc, (ValueError, OSError)):
             msg = f"{type(exc).__name__}: {msg}"
