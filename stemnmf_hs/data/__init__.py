@@ -10,6 +10,7 @@ Ground-truth matching (:func:`match_ground_truth`, :func:`truth_assignment`) liv
 from __future__ import annotations
 
 from ._cases import ValidationCase, abtem_case, kinematic_case, real_pattern_case
+from ._crystal_scan import CrystalScan, simulate_crystal_scan, simulated_crystal_scan
 from ._grains import GrainScan, simulate_overlapping_grains
 from ._mixture import CrystalMixture, simulate_crystal_mixture
 from ._simulate import (
@@ -27,6 +28,9 @@ __all__ = [
     "kinematic_case",
     "real_pattern_case",
     "CrystalMixture",
+    "CrystalScan",
+    "simulate_crystal_scan",
+    "simulated_crystal_scan",
     "GrainScan",
     "SimulatedScan",
     "amorphous_pattern",

@@ -39,6 +39,8 @@ __all__ = [
     "default_realdata_dir",
     "direct_beam_mask",
     "kinematic_case",
+    "kinematic_pattern",
+    "kinematic_phases",
     "real_pattern_case",
 ]
 
@@ -674,7 +676,20 @@ _KINEMATIC_GRAINS = (
 
 
 @functools.lru_cache(maxsize=1)
-def _phases():
+def kinematic_phases():
+    """The orix phases of the kinematic patterns: fcc Cu (a = 3.615 Å), bcc Fe (2.8665 Å).
+
+    Returns
+    -------
+    dict
+        ``{"Cu": Phase, "Fe": Phase}`` (space groups 225 and 229, diffpy structures).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data._cases import kinematic_phases
+    >>> sorted(kinematic_phases()), kinematic_phases()["Fe"].space_group.number
+    (['Cu', 'Fe'], 229)
+    """
     from diffpy.structure import Atom, Lattice, Structure
     from orix.crystal_map import Phase
 
@@ -691,14 +706,53 @@ def _phases():
 
 
 @functools.lru_cache(maxsize=8)
-def _kinematic_pattern(phase, euler, shape, pixel_size, spot_sigma, direct_beam):
+def kinematic_pattern(phase, euler, shape, pixel_size, spot_sigma, direct_beam,
+                      mirrored=False):
+    """Unit-sum kinematic spot pattern of a phase of :func:`kinematic_phases` (diffsims).
+
+    Spots of diffsims' ``SimulationGenerator`` (200 kV, excitation error 0.02 Å⁻¹) drawn as
+    Gaussians at their kinematic intensities about the centre ``(nx / 2, ny / 2)`` px, plus a
+    direct beam carrying ``direct_beam`` of the pattern.
+
+    Parameters
+    ----------
+    phase : {"Cu", "Fe"}
+    euler : tuple of 3 float
+        Bunge Euler angles (orix), degrees.
+    shape : tuple of int
+        ``(ny, nx)`` pixels.
+    pixel_size : float
+        Å⁻¹ per pixel.
+    spot_sigma : float
+        Spot width, pixels.
+    direct_beam : float
+        Share of the pattern in the direct beam.
+    mirrored : bool, default False
+        Draw a spot at ``(x, y)`` Å⁻¹ at row ``cy - y / pixel_size`` instead of ``cy + y /
+        pixel_size``: pyxem's template-matching convention (its own test patterns are
+        ``np.flipud`` of diffsims' drawings), so that pyxem reports the orientation
+        ``euler``.  ``False`` (the validation cases) draws the mirror image.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(ny, nx)`` float64, summing to 1.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.data._cases import kinematic_pattern
+    >>> img = kinematic_pattern("Cu", (20.0, 0.0, 0.0), (32, 32), 0.05, 0.8, 0.3)
+    >>> img.shape, round(float(img.sum()), 6)
+    ((32, 32), 1.0)
+    """
     from diffsims.generators.simulation_generator import SimulationGenerator
     from orix.quaternion import Rotation
 
     gen = SimulationGenerator(accelerating_voltage=200)
     radius = pixel_size * 0.5 * min(shape) * 1.05
     sim = gen.calculate_diffraction2d(
-        _phases()[phase], Rotation.from_euler(np.deg2rad([euler])), reciprocal_radius=radius,
+        kinematic_phases()[phase], Rotation.from_euler(np.deg2rad([euler])),
+        reciprocal_radius=radius,
         with_direct_beam=False, max_excitation_error=0.02,
     )
     xy = np.asarray(sim.coordinates.data)[:, :2] / pixel_size
@@ -706,6 +760,8 @@ def _kinematic_pattern(phase, euler, shape, pixel_size, spot_sigma, direct_beam)
     cy, cx = shape[0] / 2.0, shape[1] / 2.0
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
     img = np.zeros(shape)
+    if mirrored:
+        xy[:, 1] = -xy[:, 1]
     for (gx, gy), i in zip(xy, inten):
         if i > 0:
             img += i * np.exp(-((xx - cx - gx) ** 2 + (yy - cy - gy) ** 2) / (2 * spot_sigma**2))
@@ -785,8 +841,8 @@ def kinematic_case(dose=1e4, seed=0, crystallinity=(0.09, 0.09, 0.03, 0.01), sha
                                   ring_widths=(1.6, 2.4, 3.2), dtype=np.float64)
     amorphous = (1 - direct_beam) * amorphous + direct_beam * beam / beam.sum()
     crystals = [
-        _kinematic_pattern(phase, euler, shape, float(pixel_size), float(spot_sigma),
-                           float(direct_beam))
+        kinematic_pattern(phase, euler, shape, float(pixel_size), float(spot_sigma),
+                          float(direct_beam))
         for _, phase, euler, _, _ in _KINEMATIC_GRAINS
     ]
     ny, nx = scan_shape
