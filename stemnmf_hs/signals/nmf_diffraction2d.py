@@ -20,6 +20,7 @@ from ._adapter import (  # noqa: F401 - calibrated_center kept importable from h
     is_constrained,
 )
 from ._analysis import ComponentAnalysisMixin, NumberOfComponentsMixin
+from ._indexing import IndexingMixin
 from ._plots import ComponentPlotMixin
 from ._preprocessing import PreprocessingMixin
 
@@ -28,7 +29,7 @@ __all__ = ["LazyNMFDiffraction2D", "NMFDiffraction2D"]
 
 class NMFDiffraction2D(
     NumberOfComponentsMixin, PreprocessingMixin, ComponentAnalysisMixin, ComponentPlotMixin,
-    Diffraction2D,
+    IndexingMixin, Diffraction2D,
 ):
     """4D-STEM scan (2 navigation + 2 signal dimensions) with constrained-NMF analysis.
 

@@ -1,0 +1,165 @@
+"""Figures of :class:`~stemnmf_hs.signals._indexing.IndexingResult` (matplotlib and orix).
+
+Drawn with the package's visual language (:mod:`stemnmf_hs.plotting`: diffractions on
+calibrated reciprocal axes with a power-law scale, maps on scan axes with a scale bar) and
+orix's inverse-pole-figure colour key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import plotting
+
+__all__ = ["orientation_map_figure", "template_figure"]
+
+#: Colour of the template spots drawn over a diffraction.
+TEMPLATE_COLOUR = "#00e5ff"
+#: Colour of the not indexed in the phase map.
+NOT_INDEXED_COLOUR = "0.15"
+
+
+def _new_figure(figsize):
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=figsize, layout="constrained")
+
+
+def template_figure(result, gamma=0.3, figsize=None, max_spots=200):
+    """Each diffraction beside its best template overlaid on it (see ``IndexingResult.plot``).
+
+    Parameters
+    ----------
+    result : IndexingResult
+    gamma : float, default 0.3
+        Power-law exponent of the diffractions' colour scale.
+    figsize : tuple of float, optional
+        Default 4.4 inches per pair wide, 2.3 per row high, at most 3 pairs per row.
+    max_spots : int, default 200
+        Strongest template spots drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from stemnmf_hs.signals._indexing_figures import template_figure
+    >>> template_figure.__name__
+    'template_figure'
+    """
+    k = result.n_components
+    n_cols = min(k, 3)
+    n_rows = int(np.ceil(k / n_cols))
+    fig = _new_figure(figsize or (4.4 * n_cols, 2.4 * n_rows + 0.4))
+    grid = fig.add_gridspec(n_rows, 2 * n_cols)
+    axes = result.diffraction_axes
+    cx, cy = result.center
+    # Å⁻¹ -> the displayed axes (their units may be nm⁻¹)
+    to_axes = result.pixel_size / float(axes[0].scale)
+    for i in range(k):
+        row, col = divmod(i, n_cols)
+        img = result.diffractions[i]
+        left = fig.add_subplot(grid[row, 2 * col])
+        right = fig.add_subplot(grid[row, 2 * col + 1])
+        for ax in (left, right):
+            plotting.draw_diffraction(ax, img, axes, gamma=gamma, labels=False,
+                                      scalebar=ax is left)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        tpl = result.templates[i]
+        order = np.argsort(-tpl["intensity"])[:max_spots]
+        x0 = axes[0].offset + cx * axes[0].scale
+        y0 = axes[1].offset + cy * axes[1].scale
+        colour = TEMPLATE_COLOUR if result.is_indexed[i] else "0.6"
+        right.scatter(x0 + tpl["kx"][order] * to_axes, y0 + tpl["ky"][order] * to_axes,
+                      s=8 + 60 * tpl["intensity"][order], facecolors="none",
+                      edgecolors=colour, linewidths=0.8)
+        ext = plotting.image_extent(axes, img.shape)
+        right.set_xlim(ext[0], ext[1])
+        right.set_ylim(ext[2], ext[3])
+        name = "cluster" if result.source == "clusters" else "component"
+        left.set_title(f"{name} {i}", fontsize=8)
+        e = result.euler(i)
+        text = (f"{result.labels[i]}  ({e[0]:.0f}, {e[1]:.0f}, {e[2]:.0f})°\n"
+                if result.is_indexed[i] else f"{result.labels[i]}\n")
+        right.set_title(text + f"score {result.scores[i]:.3f}, margin {result.margins[i]:.3f}",
+                        fontsize=7, color="k" if result.is_indexed[i] else "0.45")
+    fig.suptitle(f"Best templates ({result.library.n_templates} templates, "
+                 f"{result.library.resolution:g}° grid; score >= {result.min_correlation:g} "
+                 "to be indexed)", fontsize=9)
+    return fig
+
+
+def orientation_map_figure(result, threshold=0.3, overlap=0.4, direction="z", figsize=None):
+    """IPF map, phase map and IPF colour keys (see ``IndexingResult.plot_orientation_map``).
+
+    Parameters
+    ----------
+    result : IndexingResult
+    threshold, overlap : float
+        Map rules of ``IndexingResult.get_orientation_map``.
+    direction : {"z", "x", "y"}, default "z"
+    figsize : tuple of float, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from stemnmf_hs.signals._indexing_figures import orientation_map_figure
+    >>> orientation_map_figure.__name__
+    'orientation_map_figure'
+    """
+    import orix.plot  # noqa: F401  (registers the "ipf" projection)
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    xmap = result.get_orientation_map(threshold, overlap)
+    shape = result.maps.shape[1:]
+    from .. import orientation
+
+    phase_id = np.asarray(xmap.phase_id).reshape(shape)
+    rgb = orientation.ipf_colors(xmap.rotations[:, 0], phase_id, result.phases,
+                                 direction).reshape(shape + (3,))
+    two = np.asarray(xmap.prop["overlap"]).reshape(shape).astype(bool)
+    phases = result.phases
+    fig = _new_figure(figsize or (10.5, 3.8))
+    grid = fig.add_gridspec(len(phases), 3, width_ratios=(1.0, 1.0, 0.45))
+    axes = result.scan_axes
+    ext = plotting.image_extent(axes, shape)
+
+    ax = fig.add_subplot(grid[:, 0])
+    ax.imshow(rgb, extent=ext, interpolation="nearest")
+    if two.any():
+        xs = axes[0].offset + axes[0].scale * np.arange(shape[1])
+        ys = axes[1].offset + axes[1].scale * np.arange(shape[0])
+        ax.contourf(xs, ys, two.astype(float), levels=[0.5, 1.5], colors="none",
+                    hatches=["////"])
+        ax.contour(xs, ys, two.astype(float), levels=[0.5], colors="w", linewidths=0.8)
+    plotting.calibrate_image(ax, axes, ext, fontsize=8)
+    ax.set_title(f"IPF-{direction} (hatched: two orientations)", fontsize=9)
+
+    ax2 = fig.add_subplot(grid[:, 1])
+    colours = [NOT_INDEXED_COLOUR] + [plotting.label_colour(i) for i in range(len(phases))]
+    ax2.imshow(phase_id + 1, extent=ext, cmap=ListedColormap(colours), vmin=-0.5,
+               vmax=len(phases) + 0.5, interpolation="nearest")
+    plotting.calibrate_image(ax2, axes, ext, fontsize=8)
+    handles = [Patch(color=colours[i + 1], label=p.name) for i, p in enumerate(phases)]
+    handles.append(Patch(color=NOT_INDEXED_COLOUR, label="not indexed"))
+    ax2.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.8)
+    ax2.set_title("phase", fontsize=9)
+
+    from orix.vector import Vector3d
+
+    vec = {"x": Vector3d.xvector(), "y": Vector3d.yvector(), "z": Vector3d.zvector()}
+    for i, phase in enumerate(phases):
+        key = fig.add_subplot(grid[i, 2], projection="ipf",
+                              symmetry=phase.point_group.laue, direction=vec[direction])
+        key.plot_ipf_color_key(show_title=False)
+        key.set_title(f"{phase.name} ({phase.point_group.laue.name})", fontsize=8, y=-0.3)
+    fig.suptitle(f"Orientation map: {result.source} present at >= {threshold:g} of their "
+                 f"maximum weight, second orientation from {overlap:g} of the first",
+                 fontsize=9)
+    return fig
