@@ -22,13 +22,20 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="only the default configuration")
     p.add_argument("--kmax", type=int, default=20, help="largest k of the sweep (default 20)")
+    p.add_argument("--solvers", action="store_true",
+                   help="the sweep's ALS beside the monotone HALS solver (60 iterations after "
+                        "20 ALS ones)")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     from stemnmf_hs.data import simulated_precipitates
 
     s, _ = simulated_precipitates(seed=0)
     configs = [("defaults (als, 2 restarts, 100 it, compression='auto')", {})]
-    if not args.quick:
+    if args.solvers:
+        configs.append(("solver='als'", {"solver": "als"}))
+        configs.append(("solver='hals', max_iter=60, init_iter=20",
+                        {"solver": "hals", "max_iter": 60, "init_iter": 20}))
+    elif not args.quick:
         configs.append(("exact (compression=None)", {"compression": None}))
         configs.append(("mu solver", {"solver": "mu"}))
     rows = []

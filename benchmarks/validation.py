@@ -349,6 +349,8 @@ def main(argv=None):
     p.add_argument("--k-doses", default="1e3,1e4,1e5")
     p.add_argument("--k-range", default="2,11", help="first,stop of the k range")
     p.add_argument("--k-solver", default="als", help="solver of the k sweep")
+    p.add_argument("--k-param", action="append", default=[], metavar="NAME=VALUE",
+                   help="another sweep keyword (int or float), e.g. --k-param max_iter=60")
     a = p.parse_args(argv)
     n_restarts = a.n_restarts or (2 if a.quick else 10)
     max_iter = a.max_iter or (200 if a.quick else 500)
@@ -402,10 +404,15 @@ def main(argv=None):
     k_lines = []
     if a.k:
         k0, k1 = (int(v) for v in a.k_range.split(","))
+        extra = {}
+        for item in a.k_param:
+            name, value = item.split("=", 1)
+            extra[name] = float(value) if "." in value or "e" in value else int(value)
         k_rows = run_k([c for c in a.k_cases.split(",") if c],
                        [float(d) for d in a.k_doses.split(",")], range(k0, k1), a.seed, log,
-                       solver=a.k_solver)
+                       solver=a.k_solver, **extra)
         k_lines = k_markdown(k_rows, {"k range": f"{k0}-{k1 - 1}", "solver": a.k_solver,
+                                      **extra,
                                       "sweep": "method defaults (2 restarts, 100 iterations)"})
         config["total time"] = f"{time.perf_counter() - t0:.0f} s"
     write_markdown(Path(a.out), rows, clusters, config, residual, k_lines)

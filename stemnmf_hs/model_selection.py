@@ -754,7 +754,11 @@ def combine_k(selection, heldout=None, representatives=None, heldout_rule="min")
     restarts, 100 iterations, test fraction 0.2; truth 4, 5, 4, 5 for Kimoto-like,
     multislice, real-pattern and kinematic scans): suggested ``k`` within 1 of the truth
     in 7 of 8 case-doses from 1e4 electrons per pattern up (kinematic at 1e4: 3) and in 2
-    of 4 at 1e3 (Kimoto-like 2, kinematic 3); with ``solver="hals"`` 8 of 8 and 2 of 4.
+    of 4 at 1e3 (Kimoto-like 2, kinematic 3); with ``solver="hals"`` 8 of 8 and 2 of 4
+    (also with ``max_iter=60, init_iter=20``), but that sweep takes 2.2-2.9x the ALS one on
+    the benchmark's simulation (53 s against 18-24 s for k = 2..20,
+    ``benchmarks/bench_k_selection.py --solvers``), beyond the 1.5x the sweep may cost, so
+    the sweep's default solver stays ALS.
     Cao's rule alone (on the same fits): 5 of 8 and 0 of 4.  The held-out minimum alone overshoots on the
     multislice scan (8-10 at 1e4-1e5: multislice is not a sum of 5 patterns, the score
     keeps finding structure) and the real-pattern scan (5-6); the IQA check brings both
