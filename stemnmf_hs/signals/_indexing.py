@@ -445,9 +445,14 @@ def match_diffractions(patterns, pixel_size, center, radial_range, library, n_be
     polar = polar_signal(patterns, pixel_size, center, radial_range, radial_step, signal_mask)
     polar.data = _ori.prepare_polar(polar.data)
     n_best = min(int(n_best), library.n_templates)
+    import hyperspy.api as hs
+
+    preferences = hs.preferences
     hs_log = logging.getLogger("hyperspy")
-    level = hs_log.level
+    level, bar = hs_log.level, preferences.General.show_progressbar
     hs_log.setLevel(logging.ERROR)  # pyxem's map warns that polar axes differ in scale
+    # pyxem's second map (angles to degrees) takes no progress-bar argument
+    preferences.General.show_progressbar = bool(show_progressbar)
     try:
         # templates without a spot in the range have zero norm: pyxem divides by it
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -455,6 +460,7 @@ def match_diffractions(patterns, pixel_size, center, radial_range, library, n_be
                                         show_progressbar=show_progressbar)
     finally:
         hs_log.setLevel(level)
+        preferences.General.show_progressbar = bar
     raw = np.asarray(res.data, dtype=np.float64).reshape(len(polar.data), n_best, 4)
     order = np.argsort(-raw[:, :, 1], axis=1, kind="stable")
     raw = np.take_along_axis(raw, order[..., None], axis=1)

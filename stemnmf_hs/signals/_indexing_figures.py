@@ -94,6 +94,9 @@ def template_figure(result, gamma=0.3, figsize=None, max_spots=200):
 def orientation_map_figure(result, threshold=0.3, overlap=0.4, direction="z", figsize=None):
     """IPF map, phase map and IPF colour keys (see ``IndexingResult.plot_orientation_map``).
 
+    orix's ``plot_ipf_color_key`` draws one key per Laue group of the phases (about a second
+    each: it interpolates the key with ``scipy.interpolate.griddata``).
+
     Parameters
     ----------
     result : IndexingResult
@@ -113,8 +116,6 @@ def orientation_map_figure(result, threshold=0.3, overlap=0.4, direction="z", fi
     'orientation_map_figure'
     """
     import orix.plot  # noqa: F401  (registers the "ipf" projection)
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
 
     xmap = result.get_orientation_map(threshold, overlap)
     shape = result.maps.shape[1:]
@@ -125,8 +126,12 @@ def orientation_map_figure(result, threshold=0.3, overlap=0.4, direction="z", fi
                                  direction).reshape(shape + (3,))
     two = np.asarray(xmap.prop["overlap"]).reshape(shape).astype(bool)
     phases = result.phases
+    # one colour key per Laue group (the IPF colour depends on nothing else)
+    groups = {}
+    for phase in phases:
+        groups.setdefault(phase.point_group.laue.name, []).append(phase)
     fig = _new_figure(figsize or (10.5, 3.8))
-    grid = fig.add_gridspec(len(phases), 3, width_ratios=(1.0, 1.0, 0.45))
+    grid = fig.add_gridspec(len(groups), 3, width_ratios=(1.0, 1.0, 0.45))
     axes = result.scan_axes
     ext = plotting.image_extent(axes, shape)
 
@@ -141,25 +146,84 @@ def orientation_map_figure(result, threshold=0.3, overlap=0.4, direction="z", fi
     plotting.calibrate_image(ax, axes, ext, fontsize=8)
     ax.set_title(f"IPF-{direction} (hatched: two orientations)", fontsize=9)
 
-    ax2 = fig.add_subplot(grid[:, 1])
-    colours = [NOT_INDEXED_COLOUR] + [plotting.label_colour(i) for i in range(len(phases))]
-    ax2.imshow(phase_id + 1, extent=ext, cmap=ListedColormap(colours), vmin=-0.5,
-               vmax=len(phases) + 0.5, interpolation="nearest")
-    plotting.calibrate_image(ax2, axes, ext, fontsize=8)
-    handles = [Patch(color=colours[i + 1], label=p.name) for i, p in enumerate(phases)]
-    handles.append(Patch(color=NOT_INDEXED_COLOUR, label="not indexed"))
-    ax2.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.8)
-    ax2.set_title("phase", fontsize=9)
+    draw_phase_map(fig.add_subplot(grid[:, 1]), phase_id, phases, axes)
 
     from orix.vector import Vector3d
 
     vec = {"x": Vector3d.xvector(), "y": Vector3d.yvector(), "z": Vector3d.zvector()}
-    for i, phase in enumerate(phases):
+    for i, (laue, members) in enumerate(groups.items()):
         key = fig.add_subplot(grid[i, 2], projection="ipf",
-                              symmetry=phase.point_group.laue, direction=vec[direction])
+                              symmetry=members[0].point_group.laue, direction=vec[direction])
         key.plot_ipf_color_key(show_title=False)
-        key.set_title(f"{phase.name} ({phase.point_group.laue.name})", fontsize=8, y=-0.3)
+        names = ", ".join(p.name for p in members)
+        key.set_title(f"{names} ({laue})", fontsize=8, y=-0.3)
     fig.suptitle(f"Orientation map: {result.source} present at >= {threshold:g} of their "
                  f"maximum weight, second orientation from {overlap:g} of the first",
                  fontsize=9)
+    return fig
+
+
+def draw_phase_map(ax, phase_id, phases, axes):
+    """Draw a phase-id map with one colour per phase, grey where not indexed, and a legend.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    phase_id : numpy.ndarray of int
+        ``(ny, nx)`` index into ``phases``; -1 not indexed.
+    phases : sequence of orix.crystal_map.Phase
+    axes : sequence of plotting.Axis
+        The scan axes ``(x, y)`` (calibrated extent and scale bar).
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib.pyplot as plt
+    >>> from orix.crystal_map import Phase
+    >>> from stemnmf_hs.plotting import Axis
+    >>> fig, ax = plt.subplots()
+    >>> draw_phase_map(ax, np.array([[0, -1], [0, 0]]), [Phase(name="Cu")],
+    ...                [Axis("x", 1.0, 0.0, "nm"), Axis("y", 1.0, 0.0, "nm")])
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['Cu', 'not indexed']
+    >>> plt.close(fig)
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    phase_id = np.asarray(phase_id)
+    ext = plotting.image_extent(axes, phase_id.shape)
+    colours = [NOT_INDEXED_COLOUR] + [plotting.label_colour(i) for i in range(len(phases))]
+    ax.imshow(phase_id + 1, extent=ext, cmap=ListedColormap(colours), vmin=-0.5,
+              vmax=len(phases) + 0.5, interpolation="nearest")
+    plotting.calibrate_image(ax, axes, ext, fontsize=8)
+    handles = [Patch(color=colours[i + 1], label=p.name) for i, p in enumerate(phases)]
+    handles.append(Patch(color=NOT_INDEXED_COLOUR, label="not indexed"))
+    ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.8)
+    ax.set_title("phase", fontsize=9)
+
+
+def phase_map_figure(result, threshold=0.3, overlap=0.4, figsize=None):
+    """The phase map alone (see ``IndexingResult.get_phase_map``), e.g. for the CLI.
+
+    Parameters
+    ----------
+    result : IndexingResult
+    threshold, overlap : float
+        Map rules of ``IndexingResult.get_orientation_map``.
+    figsize : tuple of float, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> phase_map_figure.__name__
+    'phase_map_figure'
+    """
+    pm = result.get_phase_map(threshold, overlap)
+    fig = _new_figure(figsize or (4.6, 4.0))
+    draw_phase_map(fig.add_subplot(), pm.data, result.phases, result.scan_axes)
+    fig.suptitle(f"Phase map: {result.source} present at >= {threshold:g} of their maximum "
+                 "weight", fontsize=9)
     return fig

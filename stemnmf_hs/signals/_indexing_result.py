@@ -19,15 +19,15 @@ __all__ = ["DISTINCT_ANGLE", "IndexingResult"]
 DISTINCT_ANGLE = 5.0
 
 
-def _runner_up(cand_phase, orientations, scores):
-    """Index of the best candidate of another phase or > DISTINCT_ANGLE away, or the last."""
-    best = orientations[0]
-    for j in range(1, len(scores)):
-        if cand_phase[j] != cand_phase[0]:
-            return j
-        if _ori.disorientation(best, orientations[j])[0] > DISTINCT_ANGLE:
-            return j
-    return len(scores) - 1
+def _runner_up(cand_phase, orientations):
+    """``(index, angle)`` of the best candidate of another phase or more than
+    :data:`DISTINCT_ANGLE` from the best (angle NaN for another phase), else the last."""
+    angles = _ori.disorientation(orientations[:1], orientations)
+    other = cand_phase != cand_phase[0]
+    far = (~other) & (angles > DISTINCT_ANGLE)
+    hits = np.flatnonzero((other | far)[1:]) + 1
+    j = int(hits[0]) if hits.size else len(cand_phase) - 1
+    return j, (np.nan if other[j] else float(angles[j]))
 
 
 def _template_spots(phase, quaternion, library):
@@ -124,10 +124,8 @@ class IndexingResult:
         for i, q in enumerate(quaternions):
             pid = self.candidate_phase[i]
             oris = Orientation(q, symmetry=self.phases[pid[0]].point_group)
-            j = _runner_up(pid, oris, candidates[i, :, 1])
+            j, angle = _runner_up(pid, oris)
             self.margins[i] = candidates[i, 0, 1] - candidates[i, j, 1]
-            angle = (_ori.disorientation(oris[0], oris[j])[0] if pid[j] == pid[0]
-                     else np.nan)
             where = f"{angle:.0f}° away" if np.isfinite(angle) else "other phase"
             self.runner_up.append(f"{self.phases[pid[j]].name} ({where})")
         self.templates = [_template_spots(self.phases[p], q[0], library)
@@ -350,7 +348,7 @@ class IndexingResult:
         -------
         hyperspy.signals.Signal2D
             ``(| nx, ny)`` int8 phase id (index into ``phases``; -1 not indexed) with the
-            scan axes; ``metadata.Phases`` maps the ids to names.
+            scan axes; ``metadata.Phases.names`` lists the names in id order.
 
         Examples
         --------
@@ -363,16 +361,15 @@ class IndexingResult:
         >>> pm = res.get_phase_map()
         >>> pm
         <Signal2D, title: Phase map, dimensions: (|12, 12)>
-        >>> sorted(np.unique(pm.data).tolist()), pm.metadata.Phases.id_0
-        ([-1, 0], 'Cu')
+        >>> sorted(np.unique(pm.data).tolist()), pm.metadata.Phases.names
+        ([-1, 0], ['Cu'])
         """
         first = self._map_arrays(threshold, overlap)["first"]
         pid = np.where(first >= 0, self.component_phase[np.clip(first, 0, None)], -1)
         s = image_like(pid.astype(np.int8), self.scan_axes_raw, "Phase map")
         s.metadata.set_item("Signal.quantity", "phase id")
-        for i, p in enumerate(self.phases):
-            s.metadata.set_item(f"Phases.id_{i}", p.name)
-        s.metadata.set_item("Phases.id_-1", _ori.NOT_INDEXED)
+        s.metadata.set_item("Phases.names", [p.name for p in self.phases])
+        s.metadata.set_item("Phases.not_indexed", -1)
         return s
 
     def get_ipf_map(self, threshold=0.3, overlap=0.4, direction="z"):
