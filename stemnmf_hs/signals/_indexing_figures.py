@@ -44,9 +44,15 @@ def template_figure(result, gamma=0.3, figsize=None, max_spots=200):
 
     Examples
     --------
+    >>> from stemnmf_hs.data import simulated_crystal_scan
+    >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
+    ...                 max_iter=30, random_state=0, print_info=False)
+    >>> res = s.index_components(truth.phases["Cu"], resolution=10, show_progressbar=False)
     >>> from stemnmf_hs.signals._indexing_figures import template_figure
-    >>> template_figure.__name__
-    'template_figure'
+    >>> fig = template_figure(res, max_spots=20)
+    >>> len(fig.axes), fig.axes[1].get_title().splitlines()[0][:2]
+    (10, 'no')
     """
     k = result.n_components
     n_cols = min(k, 3)
@@ -111,9 +117,15 @@ def orientation_map_figure(result, threshold=0.3, overlap=0.4, direction="z", fi
 
     Examples
     --------
+    >>> from stemnmf_hs.data import simulated_crystal_scan
+    >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
+    ...                 max_iter=30, random_state=0, print_info=False)
+    >>> res = s.index_components(truth.phases["Cu"], resolution=10, show_progressbar=False)
     >>> from stemnmf_hs.signals._indexing_figures import orientation_map_figure
-    >>> orientation_map_figure.__name__
-    'orientation_map_figure'
+    >>> fig = orientation_map_figure(res, threshold=0.5)
+    >>> len(fig.axes)                      # IPF map, phase map, one colour key (m-3m)
+    3
     """
     import orix.plot  # noqa: F401  (registers the "ipf" projection)
 
@@ -218,8 +230,14 @@ def phase_map_figure(result, threshold=0.3, overlap=0.4, figsize=None):
 
     Examples
     --------
-    >>> phase_map_figure.__name__
-    'phase_map_figure'
+    >>> from stemnmf_hs.data import simulated_crystal_scan
+    >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
+    ...                 max_iter=30, random_state=0, print_info=False)
+    >>> res = s.index_components(truth.phases["Cu"], resolution=10, show_progressbar=False)
+    >>> from stemnmf_hs.signals._indexing_figures import phase_map_figure
+    >>> phase_map_figure(res).axes[0].get_title()
+    'phase'
     """
     pm = result.get_phase_map(threshold, overlap)
     fig = _new_figure(figsize or (4.6, 4.0))
