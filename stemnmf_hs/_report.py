@@ -48,6 +48,9 @@ REPORT_FIGURES = (
     ("Components", "loadings.png"),
     ("Clustering", "dendrogram.png"),
     ("Convergence", "convergence.png"),
+    ("Orientation and phase", "orientation_map.png"),
+    ("Orientation and phase", "phase_map.png"),
+    ("Orientation and phase", "templates.png"),
 )
 
 
@@ -89,6 +92,8 @@ class RunRecord:
         Step name -> seconds.
     notes : list of str
         Warnings raised during the run.
+    indexing : IndexingResult, optional
+        The components indexed against ``--phase``.
     """
 
     args: object
@@ -107,6 +112,7 @@ class RunRecord:
     truth_rows: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    indexing: object = None
 
 
 # ----------------------------------------------------------------------------- figures
@@ -372,6 +378,8 @@ def summary_sections(run):
         ]),
         ("clustering", _cluster_section(run)),
     ]
+    if run.indexing is not None:
+        sections.append(("orientation and phase", run.indexing.summary().splitlines()))
     if run.truth_rows:
         sections.append(("ground truth (simulation)", list(run.truth_rows)))
     sections.append(("timing", [f"{name}: {sec:.2f} s" for name, sec in run.timings.items()]))
@@ -438,6 +446,9 @@ def write_report(path, run, sections, folder):
         ("Convergence", [*pngs.get("Convergence", []), _table(text["result"]),
                          *([f"note: {note}"] if note != "settled" else [])]),
     ]
+    if "orientation and phase" in text:
+        page.append(("Orientation and phase", [*pngs.get("Orientation and phase", []),
+                                               "\n".join(text["orientation and phase"])]))
     if "ground truth (simulation)" in text:
         page.append(("Ground truth (simulation)", [_table(text["ground truth (simulation)"])]))
     page.append(("Timings", [_table(text["timing"])]))
@@ -446,3 +457,98 @@ def write_report(path, run, sections, folder):
     page.append(("Versions", [_table(text["versions"])]))
     title = f"stemnmf report: {Path(run.source).name if run.source != 'simulation' else run.source}"
     return html_report(title, page, path=path)
+
+
+def check_indexing(args, signal):
+    """The ``--phase`` files, the reciprocal calibration and the beam energy, before the fit.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``phase`` (CIF paths or None), ``resolution`` (degrees), ``beam_energy`` (kV or None).
+    signal : NMFDiffraction2D
+
+    Returns
+    -------
+    list of orix.crystal_map.Phase or None
+        ``None`` without ``--phase``.
+
+    Raises
+    ------
+    ValueError, OSError
+        A CIF that does not load or lacks a symmetry, signal axes without a reciprocal
+        calibration, no beam energy, a resolution that is not positive.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> check_indexing(SimpleNamespace(phase=None), None) is None
+    True
+    """
+    if not args.phase:
+        return None
+    from .orientation import as_phases
+    from .signals._indexing import reciprocal_pixel_size
+
+    if not args.resolution > 0:
+        raise ValueError(f"--resolution {args.resolution:g}: give a grid step in degrees > 0.")
+    phases = as_phases([Path(p) for p in args.phase])
+    reciprocal_pixel_size(signal)
+    if args.beam_energy is None and signal.metadata.get_item(
+            "Acquisition_instrument.TEM.beam_energy") is None:
+        raise ValueError("--phase needs the beam energy for the templates and the file has "
+                         "none in its metadata: give --beam-energy KV (e.g. 200).")
+    return phases
+
+
+def index_and_write(signal, args, phases, out, log):
+    """``s.index_components`` of the fit; writes the maps, the templates and the CrystalMap.
+
+    Writes ``templates.png`` (each component beside its best template),
+    ``orientation_map.png`` (IPF map, phases, colour keys), ``phase_map.png`` and
+    ``crystal_map.h5`` (orix's HDF5 writer) into ``out``.
+
+    Parameters
+    ----------
+    signal : NMFDiffraction2D
+        Decomposed.
+    args : argparse.Namespace
+        ``resolution``, ``beam_energy``, ``no_progressbar``.
+    phases : list of orix.crystal_map.Phase or None
+        From :func:`check_indexing`; ``None`` does nothing.
+    out : pathlib.Path
+    log : callable
+
+    Returns
+    -------
+    IndexingResult or None
+
+    Raises
+    ------
+    ValueError
+        From ``index_components``.
+
+    Examples
+    --------
+    >>> index_and_write(None, None, None, None, print) is None
+    True
+    """
+    if phases is None:
+        return None
+    from orix import io as orix_io
+
+    from .signals._indexing_figures import phase_map_figure
+
+    log(f"Indexing the components against {', '.join(p.name for p in phases)} "
+        f"({args.resolution:g} deg grid)")
+    res = signal.index_components(phases, resolution=args.resolution,
+                                  beam_energy=args.beam_energy,
+                                  show_progressbar=not args.no_progressbar)
+    for line in res.summary().splitlines():
+        log(f"  {line}")
+    save_figure(res.plot(), out / "templates.png")
+    save_figure(res.plot_orientation_map(), out / "orientation_map.png")
+    save_figure(phase_map_figure(res), out / "phase_map.png")
+    orix_io.save(str(out / "crystal_map.h5"), res.get_orientation_map(), overwrite=True)
+    return res
+

@@ -15,6 +15,12 @@ writes the results into a folder:
 ``dendrogram.png``, ``k_estimate.png``
     The clustering of the components (``s.cluster_components()``, K >= 2) and, with
     ``--estimate-k``, the k sweep (loss, knee, image-quality criteria; Cao et al. 2025).
+``orientation_map.png``, ``phase_map.png``, ``templates.png``, ``crystal_map.h5``
+    With ``--phase CIF`` (repeatable): the components indexed against those phases
+    (``s.index_components``: pyxem polar template matching of diffsims templates over an
+    orix orientation grid of ``--resolution`` degrees), the IPF-coloured orientation map,
+    the phase map, every component beside its best template, and the orix ``CrystalMap``
+    (orix's HDF5 writer; ``orix.io.load`` reads it).
 ``summary.txt``
     Input, shapes, calibration and the pattern centre with where it came from, parameters,
     the choice of K, iterations and how the fit stopped, reconstruction error, per-component
@@ -67,7 +73,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._report import GAMMA, plot_convergence, plot_factors, plot_loadings, save_figure
+from ._report import (
+    GAMMA,
+    check_indexing,
+    index_and_write,
+    plot_convergence,
+    plot_factors,
+    plot_loadings,
+    save_figure,
+)
 from .data import match_ground_truth
 from .io import as_scan, load_scan, shape_text
 
@@ -112,8 +126,10 @@ OUTPUT_FILES = (
     "summary.txt",
     "report.html",
 )
-#: Files some runs add: the clustering's dendrogram (K >= 2), the k sweep (--estimate-k).
-OPTIONAL_FILES = ("dendrogram.png", "k_estimate.png")
+#: Files some runs add: the clustering's dendrogram (K >= 2), the k sweep (--estimate-k), the
+#: indexing (--phase).
+OPTIONAL_FILES = ("dendrogram.png", "k_estimate.png", "orientation_map.png", "phase_map.png",
+                  "templates.png", "crystal_map.h5")
 
 
 class CLIError(Exception):
@@ -325,6 +341,27 @@ def build_parser():
         action="store_true",
         help="set negative values (e.g. after a background subtraction) to zero in a working "
         "copy instead of refusing the data",
+    )
+    p.add_argument(
+        "--phase",
+        action="append",
+        metavar="CIF",
+        help="index the components against this phase (a CIF file; repeat for several "
+        "phases) and write the orientation and phase maps",
+    )
+    p.add_argument(
+        "--resolution",
+        type=float,
+        default=1.0,
+        metavar="DEG",
+        help="orientation-grid resolution of the indexing in degrees (default: %(default)s)",
+    )
+    p.add_argument(
+        "--beam-energy",
+        type=float,
+        default=None,
+        metavar="KV",
+        help="beam energy in kV for the indexing templates (default: the file's metadata)",
     )
     p.add_argument(
         "--lazy",
@@ -709,6 +746,10 @@ def run(args, log=print, notes=None):
         f"{sig_shape[0]}x{sig_shape[1]} px patterns"
     )
     _check_components(args, s)
+    try:
+        phases = check_indexing(args, s)
+    except (ValueError, OSError) as exc:
+        raise CLIError(_one_line(exc)) from exc
     t = lap("load", t_start)
     center, center_origin = _pattern_center(args, s, log)
     signal_mask = _beam_mask(args, s, center, log)
@@ -728,12 +769,18 @@ def run(args, log=print, notes=None):
     clusters, cluster_note = _cluster(s, args.components, log)
     t = lap("clustering", t)
     factors, loadings = _write_results(s, est, out, args, log, k_estimate, clusters)
+    try:
+        indexing = index_and_write(s, args, phases, out, log)
+    except ValueError as exc:
+        raise _library_error(exc) from exc
+    if indexing is not None:
+        t = lap("indexing", t)
     truth_rows = _truth_rows(factors, truth, log) if truth is not None else []
     lap("writing results", t)
     timings["elapsed"] = time.perf_counter() - t_start
     record = RunRecord(args, s, source, center, center_origin, k_origin, params, est, loadings,
                        signal_mask, k_estimate, clusters, cluster_note, truth_rows, timings,
-                       list(notes or []))
+                       list(notes or []), indexing)
     sections = summary_sections(record)
     write_summary(out / "summary.txt", sections)
     write_report(out / "report.html", record, sections, out)

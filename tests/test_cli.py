@@ -357,3 +357,87 @@ def test_no_arguments_in_a_clean_environment(tmp_path):
     assert_outputs(out)
     assert_report(out, n_figures=4)
     assert f"Report: {(out / 'report.html').resolve()}" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def crystal_scan_file(tmp_path_factory):
+    """A small simulated Cu-grain scan with its beam energy, saved, and the Cu CIF."""
+    from stemnmf_hs.data import simulated_crystal_scan
+
+    folder = tmp_path_factory.mktemp("crystal")
+    s, _ = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
+    s.save(folder / "scan.hspy")
+    (folder / "Cu.cif").write_text(CU_CIF)
+    return folder
+
+
+CU_CIF = """data_Cu
+_symmetry_space_group_name_H-M   'F m -3 m'
+_symmetry_Int_Tables_number      225
+_cell_length_a   3.615
+_cell_length_b   3.615
+_cell_length_c   3.615
+_cell_angle_alpha   90
+_cell_angle_beta    90
+_cell_angle_gamma   90
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Cu1 Cu 0 0 0 1
+"""
+
+
+def test_phase_indexes_the_components_and_writes_the_maps(crystal_scan_file, tmp_path,
+                                                           capsys):
+    from orix import io as orix_io
+
+    out = tmp_path / "out"
+    rc = main([str(crystal_scan_file / "scan.hspy"), "--phase",
+               str(crystal_scan_file / "Cu.cif"), "-k", "4", "--restarts", "1",
+               "--max-iter", "20", "--resolution", "10", "-o", str(out), "--no-progressbar"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "Indexing the components against Cu (10 deg grid)" in text
+    for name in ("orientation_map.png", "phase_map.png", "templates.png", "crystal_map.h5"):
+        assert (out / name).stat().st_size > 0, name
+    xmap = orix_io.load(out / "crystal_map.h5")
+    assert xmap.shape == (12, 12)
+    assert "Cu" in xmap.phases.names
+    report = (out / "report.html").read_text()
+    assert "Orientation and phase" in report and "score &gt;=" in report
+    assert "[orientation and phase]" in (out / "summary.txt").read_text()
+
+
+@pytest.mark.parametrize("what, expected", [
+    ("bad_cif", "phase 'bad' has no space or point group"),
+    ("no_energy", "--beam-energy"),
+    ("uncalibrated", "reciprocal calibration"),
+])
+def test_phase_problems_refused_before_the_fit(what, expected, crystal_scan_file, tmp_path,
+                                              capsys):
+    import hyperspy.api as hs
+
+    scan, cif = crystal_scan_file / "scan.hspy", crystal_scan_file / "Cu.cif"
+    if what == "bad_cif":
+        cif = tmp_path / "bad.cif"
+        cif.write_text("data_nothing\n")
+    else:
+        s = hs.load(scan)
+        if what == "no_energy":
+            s.metadata.Acquisition_instrument.TEM.beam_energy = None
+            del s.metadata.Acquisition_instrument.TEM.beam_energy
+        else:
+            for ax in s.axes_manager.signal_axes:
+                ax.units = "px"
+        scan = tmp_path / "scan.hspy"
+        s.save(scan)
+    rc = main([str(scan), "--phase", str(cif), "-o", str(tmp_path / "out"), "-q",
+               "--no-progressbar"])
+    err = capsys.readouterr().err
+    assert rc == 1 and expected in err, err
+    assert "Constrained NMF" not in err
+    assert not (tmp_path / "out" / "factors.hspy").exists()

@@ -41,6 +41,35 @@ class BeamCenter(NamedTuple):
     y: float
     spread: float
 
+    def signal_mask(self, signal_shape, radius):
+        """Boolean disk over the direct beam, for ``decomposition(signal_mask=...)``.
+
+        pyxem's ``get_direct_beam_mask`` centres its disk on the geometric centre; this one
+        sits on the beam found.
+
+        Parameters
+        ----------
+        signal_shape : tuple of int
+            ``(ny, nx)`` pattern shape, array order (``s.axes_manager.signal_shape[::-1]``).
+        radius : float
+            Disk radius, pixels.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            ``(ny, nx)``, ``True`` within ``radius`` of ``(x, y)``.
+
+        Examples
+        --------
+        >>> BeamCenter(2.0, 1.0, 0.0).signal_mask((3, 5), 1).astype(int)
+        array([[0, 0, 1, 0, 0],
+               [0, 1, 1, 1, 0],
+               [0, 0, 1, 0, 0]])
+        """
+        ny, nx = (int(n) for n in signal_shape)
+        y, x = np.mgrid[:ny, :nx]
+        return np.hypot(x - self.x, y - self.y) <= float(radius)
+
 
 def _check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
