@@ -41,6 +41,7 @@ __all__ = [
     "NOT_INDEXED",
     "TemplateLibrary",
     "as_phases",
+    "clear_template_cache",
     "crystal_map",
     "disorientation",
     "ipf_colors",
@@ -52,8 +53,9 @@ __all__ = [
 
 #: Label of a component or probe position that matches no phase.
 NOT_INDEXED = "not indexed"
-#: Per-phase template simulations kept in memory (a 1° cubic grid takes seconds).
-_CACHE_SIZE = 8
+#: Per-phase template simulations kept in memory (a 1° cubic grid takes seconds to simulate
+#: and holds about 120 MB; :func:`clear_template_cache` frees them).
+_CACHE_SIZE = 4
 _LIBRARIES = OrderedDict()
 
 
@@ -327,6 +329,25 @@ def _phase_simulation(phase, resolution, beam_energy, reciprocal_radius, max_exc
     while len(_LIBRARIES) > _CACHE_SIZE:
         _LIBRARIES.popitem(last=False)
     return sim
+
+
+def clear_template_cache():
+    """Forget the cached template simulations of :func:`template_library`.
+
+    Returns
+    -------
+    int
+        Number of per-phase simulations dropped.
+
+    Examples
+    --------
+    >>> from stemnmf_hs.orientation import clear_template_cache
+    >>> clear_template_cache() >= 0
+    True
+    """
+    n = len(_LIBRARIES)
+    _LIBRARIES.clear()
+    return n
 
 
 def phase_of_template(index, sizes):

@@ -49,7 +49,8 @@ def _component_like(res, truth, t):
 
 @pytest.fixture(scope="module")
 def phases():
-    return kinematic_phases()
+    yield kinematic_phases()
+    orientation.clear_template_cache()  # ~240 MB of 1-degree templates
 
 
 @pytest.fixture(scope="module")
