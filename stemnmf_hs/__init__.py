@@ -47,6 +47,7 @@ SUBMODULES = (
     "io",
     "iqa",
     "model_selection",
+    "orientation",
     "overlap",
     "plotting",
     "polar",

@@ -321,10 +321,23 @@ def _phase_simulation(phase, resolution, beam_energy, reciprocal_radius, max_exc
     rotations = get_sample_reduced_fundamental(resolution=resolution,
                                                point_group=phase.point_group)
     gen = SimulationGenerator(accelerating_voltage=beam_energy)
-    sim = gen.calculate_diffraction2d(phase, rotation=rotations,
-                                      reciprocal_radius=reciprocal_radius,
-                                      with_direct_beam=False,
-                                      max_excitation_error=max_excitation_error)
+    radius = float(reciprocal_radius)
+    for _ in range(4):
+        try:
+            sim = gen.calculate_diffraction2d(phase, rotation=rotations,
+                                              reciprocal_radius=radius,
+                                              with_direct_beam=False,
+                                              max_excitation_error=max_excitation_error)
+            break
+        except ValueError as err:  # diffsims: an orientation without any reflection
+            if "zero-size array" not in str(err):
+                raise
+            radius *= 1.5  # spots beyond the matched range do not score
+    else:
+        raise ValueError(
+            f"diffsims finds no reflection of {phase.name} within {radius:.2f} Å⁻¹ for some "
+            f"orientations at max_excitation_error={max_excitation_error}: raise "
+            "max_excitation_error or give larger patterns (radial_range).")
     _LIBRARIES[key] = sim
     while len(_LIBRARIES) > _CACHE_SIZE:
         _LIBRARIES.popitem(last=False)

@@ -373,3 +373,12 @@ def test_abtem_particles_indexed(realdata, phases):
     lens = 8 * 32 + 12  # scan (iy, ix) = (8, 12), where A and B overlap
     assert xmap.prop["overlap"][lens] == 1
     assert {xmap.prop["component"][lens], xmap.prop["component_2"][lens]} == set(comps[:2])
+
+
+def test_orientations_without_reflections_in_range_do_not_break_the_library(phases):
+    """diffsims raises on an orientation with no reflection inside the simulated radius (a
+    32-pixel pattern at 0.05 Å⁻¹/px reaches 0.75 Å⁻¹, Cu's first reflections sit at 0.48 and
+    0.55 Å⁻¹): the library widens the radius instead; those spots do not score."""
+    lib = orientation.template_library(phases["Cu"], resolution=10, reciprocal_radius=0.3)
+    assert lib.n_templates > 0
+    orientation.clear_template_cache()

@@ -6,6 +6,7 @@ Modules, in the one direction their imports flow: ``_build`` (a scan from an arr
 one module that touches HyperSpy's internals).
 """
 
+from ._indexing_result import IndexingResult
 from ._preprocessing import BeamCenter
 from ._results import ClusterResult, NumberOfComponentsEstimate
 from .nmf_diffraction2d import LazyNMFDiffraction2D, NMFDiffraction2D
@@ -13,6 +14,7 @@ from .nmf_diffraction2d import LazyNMFDiffraction2D, NMFDiffraction2D
 __all__ = [
     "BeamCenter",
     "ClusterResult",
+    "IndexingResult",
     "LazyNMFDiffraction2D",
     "NMFDiffraction2D",
     "NumberOfComponentsEstimate",
