@@ -29,3 +29,24 @@ def cosine(a, b):
     """Cosine similarity of two arrays, flattened."""
     a, b = np.ravel(a), np.ravel(b)
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+#: fcc Cu (Fm-3m, a = 3.615 Å) as a minimal CIF, for the indexing and CLI tests.
+CU_CIF = """data_Cu
+_symmetry_space_group_name_H-M   'F m -3 m'
+_symmetry_Int_Tables_number      225
+_cell_length_a   3.615
+_cell_length_b   3.615
+_cell_length_c   3.615
+_cell_angle_alpha   90
+_cell_angle_beta    90
+_cell_angle_gamma   90
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Cu1 Cu 0 0 0 1
+"""

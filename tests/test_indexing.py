@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _patterns import CU_CIF
 from orix.quaternion import Orientation
 
 from stemnmf_hs import orientation
@@ -312,24 +313,6 @@ def test_phase_from_cif(tmp_path):
     assert len(phase.structure) == 4  # the fcc cell, expanded from the one-atom CIF
 
 
-CU_CIF = """data_Cu
-_symmetry_space_group_name_H-M   'F m -3 m'
-_symmetry_Int_Tables_number      225
-_cell_length_a   3.615
-_cell_length_b   3.615
-_cell_length_c   3.615
-_cell_angle_alpha   90
-_cell_angle_beta    90
-_cell_angle_gamma   90
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_occupancy
-Cu1 Cu 0 0 0 1
-"""
 
 
 # ---------------------------------------------------------------------------- multislice
