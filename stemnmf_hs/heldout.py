@@ -177,10 +177,14 @@ def count_model(X, gain=None):
 
         finite, nonneg, whole = da.compute(da.isfinite(X).all(), (X >= 0).all(),
                                            (X == da.rint(X)).all())
-    else:
+    else:  # by row blocks: no scan-sized temporaries, and Ctrl-C is answered between them
         X = np.asarray(X)
-        finite, nonneg = bool(np.isfinite(X).all()), bool((X >= 0).all()) if X.size else True
-        whole = bool((X == np.rint(X)).all())
+        finite = nonneg = whole = True
+        for start, stop in _row_blocks(X.shape[0], _block_rows(X.shape[1])):
+            x = X[start:stop]
+            finite = finite and bool(np.isfinite(x).all())
+            nonneg = nonneg and bool((x >= 0).all())
+            whole = whole and bool((x == np.rint(x)).all())
     if not (finite and nonneg):
         return CountModel(False, None, float("nan"),
                           "the data hold negative or non-finite values, so they are not "

@@ -88,8 +88,9 @@ def continuity_projection(diffractions, binning: RingBinning, outlier_factor=2.0
     ):
         d = np.ascontiguousarray(diffractions)
         labels, inv_counts = _ring_tables(binning)
-        return _continuity_rows(d, labels, inv_counts, binning.n_rings, float(outlier_factor),
-                                np.empty_like(d))
+        out = np.empty_like(d)
+        _continuity_rows(d, labels, inv_counts, binning.n_rings, float(outlier_factor), out)
+        return out
     d = np.maximum(diffractions, 0)
     mean = binning.ring_means(d).astype(d.dtype, copy=False)
     keep = d <= binning.expand(outlier_factor * mean)
@@ -133,7 +134,9 @@ else:
 
         Serial on purpose: right after a BLAS call OpenBLAS's worker threads still spin, so a
         multithreaded kernel here only competes with them.  Four interleaved accumulator
-        tables break the store-to-load dependency chains of the ring sums.
+        tables break the store-to-load dependency chains of the ring sums.  Writes ``out``
+        and returns nothing, as every kernel here: a Ctrl-C during a kernel that returns an
+        array surfaces as numba's ``SystemError`` instead of ``KeyboardInterrupt``.
         """
         m, F = D.shape
         acc = np.zeros((4, n_rings), np.float64)
@@ -180,7 +183,6 @@ else:
                 v = D[i, j]
                 b = robust[labels[j]]
                 out[i, j] = v if v > b else b
-        return out
 
 
 def ring_order(binning: RingBinning):
@@ -593,7 +595,8 @@ else:
         """Kernel of :func:`smooth_maps_stack`: per restart, clip, correlate along the scan
         rows with ``col`` and along the columns with ``row`` (zero outside the scan), then
         multiply by the reciprocal border normalization.  A scan row of ``k`` maps is one
-        contiguous run of ``nx * k`` values, so both passes are long slice operations."""
+        contiguous run of ``nx * k`` values, so both passes are long slice operations.
+        Writes ``out``, returns nothing (see :func:`_continuity_rows`)."""
         R, N, k = M.shape
         ry = col.size // 2
         rx = row.size // 2
@@ -625,7 +628,6 @@ else:
                     seg = dst[x * k:(x + 1) * k]
                     for c in range(k):
                         seg[c] *= sc
-        return out
 
 
 # ------------------------------------------------------------------ projections and factories

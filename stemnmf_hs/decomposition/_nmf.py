@@ -225,6 +225,13 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     held in memory.  The same seed gives the same result as on the in-memory array, up to
     float32 summation order.
 
+    Ctrl-C (``KeyboardInterrupt``) stops a fit in every mode within about a second (for dask
+    data, plus the time to read one chunk): no single product with the data reads more than
+    128 MiB of it, the restarts iterated in threads stop at their next iteration, and an
+    interrupted dask product cancels its chunk tasks.
+    The fitted attributes are set only when a fit completes, so an interrupted fit leaves
+    those of the previous one.
+
     Implements Kimoto, Uesugi, Harano, Kikkawa, Cretu, Shibazaki, Shiga & Togo, "Nonnegative
     matrix factorization incorporating domain specific constraints for four dimensional
     scanning transmission electron microscopy", Sci. Rep. 15, 39143 (2025): "Protocol of

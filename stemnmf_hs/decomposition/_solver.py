@@ -16,6 +16,8 @@ components of every restart (one pass over ``X`` serves them all).  The data are
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -467,6 +469,9 @@ def _iterate_sketched_als_threads(data, M, project_w, apply_h, max_iter, tol, hi
     thread (the products and the kernels release the GIL) with single-threaded BLAS.  The
     arithmetic of every restart is unchanged; each group stops on its own ``tol``.
 
+    A ``KeyboardInterrupt`` (Ctrl-C) reaches the main thread while it waits for the groups;
+    they then stop at their next iteration, so the pool closes within one iteration.
+
     Returns ``(M, D, err, n_iter)`` as :func:`_iterate_sketched_als`, ``n_iter`` ``(R,)``.
     """
     R = M.shape[0]
@@ -476,22 +481,37 @@ def _iterate_sketched_als_threads(data, M, project_w, apply_h, max_iter, tol, hi
         out = _iterate_sketched_als(data, M, project_w, apply_h,
                                     progress(range(max_iter), show_progressbar), tol, hist)
         return out[:3] + (np.full(R, out[3]),)
+    stop = threading.Event()
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_groups) as pool:
         futures = [
             pool.submit(
                 _iterate_sketched_als, data, M[a:b], project_w, apply_h,
-                progress(range(max_iter), show_progressbar and g == 0), tol,
+                _until(stop, progress(range(max_iter), show_progressbar and g == 0)), tol,
                 hist[:, :, a:b],
             )
-            for g, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+            for g, (a, b) in enumerate(itertools.pairwise(bounds))
         ]
-        parts = [f.result() for f in futures]
+        try:
+            parts = [f.result() for f in futures]
+        except BaseException:
+            # Ctrl-C in the main thread (or an error in a group): the other groups stop at
+            # their next iteration instead of running to max_iter before the pool closes.
+            stop.set()
+            raise
     return (
         np.concatenate([p[0] for p in parts]),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
-        np.concatenate([np.full(b - a, p[3]) for p, a, b in zip(parts, bounds[:-1], bounds[1:])]),
+        np.concatenate([np.full(b - a, p[3]) for p, (a, b) in zip(parts, itertools.pairwise(bounds))]),
     )
+
+
+def _until(event, iterations):
+    """The iterations, ending early once ``event`` is set."""
+    for it in iterations:
+        if event.is_set():
+            return
+        yield it
 
 
 def _iterate_sketched_als(data, M, project_w, apply_h, iterations, tol, hist):

@@ -33,8 +33,12 @@ HyperSpy, kept in one place on purpose so that a HyperSpy change touches one fil
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import threading
 import warnings
+from signal import SIGINT, getsignal
+from signal import signal as set_signal_handler
 
 import numpy as np
 from hyperspy.signal import BaseSignal
@@ -107,10 +111,14 @@ def hyperspy_decomposition(signal):
 
 
 def constrained_decomposition(signal, parent, opts):
-    """Validate, build the estimator, run HyperSpy's decomposition on a working copy."""
+    """Validate, build the estimator, fit, and store the results on ``signal``.
+
+    The signal is changed only once the fit is complete, in one step that Ctrl-C does not
+    split: an interrupted decomposition re-raises ``KeyboardInterrupt`` (with a note) and
+    leaves ``learning_results``, data and metadata as they were.
+    """
     hs_names = set(inspect.signature(parent).parameters) - {"kwargs"}
     estimator, nav_mask, sig_mask, clip_negative = prepare_estimator(signal, opts, hs_names)
-    k = estimator.n_components
     return_info = bool(opts.pop("return_info", False))
     print_info = opts.pop("print_info", True)
     hs_only = _hyperspy_options(signal, opts)
@@ -120,35 +128,59 @@ def constrained_decomposition(signal, parent, opts):
             f"does not support HyperSpy's options {hs_only}; leave them at their defaults, "
             "or s.compute() first."
         )
-    if not hs_only:
-        _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative,
-                              print_info)
-        _record_fit(signal, estimator)
-        return estimator if return_info else None
-    # HyperSpy's own options (reproject, ...) in memory: its decomposition on a working copy.
+    try:
+        if hs_only:
+            results = _hyperspy_route(signal, estimator, nav_mask, sig_mask, clip_negative,
+                                      print_info, opts)
+        else:
+            results = _direct_decomposition(signal, estimator, nav_mask, sig_mask,
+                                            clip_negative)
+    except KeyboardInterrupt as exc:
+        exc.add_note("The constrained NMF was interrupted; the signal is unchanged.")
+        raise
+    metadata, note = _fit_record(estimator)
+    with _deferred_interrupt():  # all of the results or none
+        signal.learning_results.__dict__.pop("_object", None)
+        signal.learning_results.__dict__.update(results)
+        for key, value in metadata.items():
+            signal.metadata.set_item(key, value)
+    if print_info and not hs_only:
+        mode = "lazy, streamed" if is_lazy(signal) else "in memory"
+        print(f"Decomposition info:\n  algorithm={ALGORITHM} ({mode})\n"
+              f"  output_dimension={results['output_dimension']}\n  estimator: {estimator!r}")
+    if note is not None:  # a rising MSE alone is noted on the convergence figure, not warned
+        from sklearn.exceptions import ConvergenceWarning
+
+        warnings.warn(note + " s.plot_convergence() shows the curves.", ConvergenceWarning,
+                      stacklevel=3)  # the caller of s.decomposition
+    return estimator if return_info else None
+
+
+def _hyperspy_route(signal, estimator, nav_mask, sig_mask, clip_negative, print_info, opts):
+    """HyperSpy's own decomposition (for its options: reproject, ...) on an in-memory working
+    copy; returns the ``learning_results`` attributes it computed (``signal`` untouched)."""
     work = _working_copy(signal, clip_negative)
     # HyperSpy wants numpy masks in its axes order: it flattens the navigation mask after a
     # transpose and the signal mask as it is; these forms give the array-order masks.
     am = signal.axes_manager
     hyperspy_decomposition(work)(
         algorithm=estimator,
-        output_dimension=int(k),
+        output_dimension=int(estimator.n_components),
         navigation_mask=None if nav_mask is None else nav_mask.T,
         signal_mask=None if sig_mask is None else sig_mask.reshape(am.signal_shape),
         return_info=True,
         print_info=print_info,
         **opts,
     )
-    lr = work.learning_results
-    lr.decomposition_algorithm = ALGORITHM
-    lr.__dict__.pop("_object", None)
-    signal.learning_results.__dict__.update(lr.__dict__)
-    _record_fit(signal, estimator)
-    return estimator if return_info else None
+    results = dict(work.learning_results.__dict__)
+    results.pop("_object", None)
+    results["decomposition_algorithm"] = ALGORITHM
+    return results
 
 
-def _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, print_info):
-    """Fit the estimator on the scan's solver data and fill ``learning_results``.
+def _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative):
+    """Fit the estimator on the scan's solver data; returns the ``learning_results``
+    attributes (``signal`` untouched).
 
     In memory the data are unfolded to ``(n_positions, n_pixels)`` float32 with the masked
     positions and pixels dropped -- at most one float32 copy, none for unmasked float32 data;
@@ -159,26 +191,42 @@ def _direct_decomposition(signal, estimator, nav_mask, sig_mask, clip_negative, 
     data = solver_data(signal, nav_mask, sig_mask, clip_negative)
     loadings = estimator.fit_transform(data)
     factors = estimator.components_.T
-    lr = signal.learning_results
-    lr.decomposition_algorithm = ALGORITHM
-    lr.output_dimension = int(estimator.n_components_)
-    lr.poissonian_noise_normalized = False
-    lr.explained_variance = lr.explained_variance_ratio = None
-    lr.number_significant_components = None
-    lr.centre = lr.mean = lr.unmixing_matrix = lr.bss_algorithm = None
-    lr.__dict__.pop("_object", None)
-    lr.signal_mask = sig_mask
-    lr.navigation_mask = nav_mask
     if sig_mask is not None:
         factors = expand_rows(factors, sig_mask.ravel())
     if nav_mask is not None:
         loadings = expand_rows(loadings, nav_mask.ravel())
-    lr.factors = factors
-    lr.loadings = loadings
-    if print_info:
-        mode = "lazy, streamed" if is_lazy(signal) else "in memory"
-        print(f"Decomposition info:\n  algorithm={ALGORITHM} ({mode})\n"
-              f"  output_dimension={lr.output_dimension}\n  estimator: {estimator!r}")
+    return {
+        "decomposition_algorithm": ALGORITHM,
+        "output_dimension": int(estimator.n_components_),
+        "poissonian_noise_normalized": False,
+        "explained_variance": None, "explained_variance_ratio": None,
+        "number_significant_components": None,
+        "centre": None, "mean": None, "unmixing_matrix": None, "bss_algorithm": None,
+        "signal_mask": sig_mask, "navigation_mask": nav_mask,
+        "factors": factors, "loadings": loadings,
+    }
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """A block in which Ctrl-C (SIGINT) waits until the block is done, then takes effect.
+
+    For the few statements that store a finished fit on the signal: an interrupt then leaves
+    all of the results or none.  Outside the main thread (where Python delivers signals), or
+    under a SIGINT handler not set from Python, it changes nothing.
+    """
+    previous = getsignal(SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    held = []
+    set_signal_handler(SIGINT, lambda *args: held.append(args))
+    try:
+        yield
+    finally:
+        set_signal_handler(SIGINT, previous)
+        if held and callable(previous):
+            previous(*held[0])
 
 
 def _hyperspy_options(signal, opts):
@@ -455,37 +503,41 @@ def estimator_parameters(estimator):
     return {k: ("None" if v is None else v) for k, v in params.items()}
 
 
-def _record_fit(signal, estimator):
-    """Store the fit's convergence and parameters in the signal's metadata (saved with it).
+def _fit_record(estimator):
+    """What the signal's metadata keep of a fit: its convergence and parameters.
 
     The parameters (:func:`estimator_parameters`) go to ``metadata.Signal.ConstrainedNMF``;
     the estimator object itself is not kept on ``learning_results`` (HDF5/zarr cannot store
     it: saving printed an ``ERROR`` traceback).
+
+    Returns
+    -------
+    items : dict
+        Metadata path -> value.
+    note : str or None
+        The convergence note when the fit hit ``max_iter`` (to be warned), else ``None``.
     """
-    signal.metadata.set_item("Signal.ConstrainedNMF.parameters", estimator_parameters(estimator))
+    root = "Signal.ConstrainedNMF."
     hist = estimator.history_
-    signal.metadata.set_item("Signal.ConstrainedNMF.n_iter", int(estimator.n_iter_))
-    signal.metadata.set_item(
-        "Signal.ConstrainedNMF.reconstruction_error", float(estimator.reconstruction_err_)
-    )
+    items = {
+        root + "parameters": estimator_parameters(estimator),
+        root + "n_iter": int(estimator.n_iter_),
+        root + "reconstruction_error": float(estimator.reconstruction_err_),
+    }
     for key in ("mse", "w_change", "h_change"):
-        signal.metadata.set_item(f"Signal.ConstrainedNMF.history.{key}", np.asarray(hist[key]))
+        items[f"{root}history.{key}"] = np.asarray(hist[key])
     errors = np.asarray(getattr(estimator, "restart_errors_", []), dtype=float)
     if errors.size:
-        signal.metadata.set_item("Signal.ConstrainedNMF.restart_errors", errors)
-        signal.metadata.set_item("Signal.ConstrainedNMF.restart", int(np.argmin(errors)))
+        items[root + "restart_errors"] = errors
+        items[root + "restart"] = int(np.argmin(errors))
     refine = int(estimator.refine_iter) if getattr(estimator, "sketch_rank_", None) else 0
     n_main = int(estimator.n_iter_) - refine
     hit_limit = n_main >= int(estimator.max_iter)
     note = plotting.convergence_note(np.asarray(hist["mse"])[:n_main], hit_limit,
                                      estimator.max_iter)
-    signal.metadata.set_item("Signal.ConstrainedNMF.hit_max_iter", bool(hit_limit))
-    signal.metadata.set_item("Signal.ConstrainedNMF.convergence_note", note)
-    if hit_limit:  # a rising MSE alone is noted on the convergence figure, not warned
-        from sklearn.exceptions import ConvergenceWarning
-
-        warnings.warn(note + " s.plot_convergence() shows the curves.", ConvergenceWarning,
-                      stacklevel=4)
+    items[root + "hit_max_iter"] = bool(hit_limit)
+    items[root + "convergence_note"] = note
+    return items, (note if hit_limit else None)
 
 
 def fit_stop(signal):
