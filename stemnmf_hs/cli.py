@@ -52,12 +52,8 @@ decomposition (the signal's ``decomposition``), the clustering (``s.cluster_comp
 the figures and the comparison with the simulation's truth
 (:func:`stemnmf_hs.data.match_ground_truth`); :mod:`stemnmf_hs._report` writes the summary
 and the report.  It checks the output folder, the input and the options before any long
-work.  ``load_scan``, ``as_scan`` and ``match_ground_truth``
-are re-exported here for callers of the former CLI functions, and so are the figure writers
-``plot_factors``, ``plot_loadings``, ``plot_convergence`` (:mod:`stemnmf_hs._report`).
-
-Public API only: a lazy signal is told by HyperSpy's public class
-(:func:`stemnmf_hs.signals._adapter.is_lazy`), not by its private ``_lazy`` flag.
+work.  ``load_scan``, ``as_scan``, ``match_ground_truth`` and the figure writers
+``plot_factors``, ``plot_loadings``, ``plot_convergence`` stay importable from here.
 """
 
 from __future__ import annotations
@@ -884,5 +880,20 @@ def main(argv=None):
     return 0
 
 
+def console_main():
+    """``stemnmf``: :func:`main`, exit with its code (after Ctrl-C no 1-2 s collection on exit).
+
+    Examples
+    --------
+    >>> from stemnmf_hs.cli import console_main
+    """
+    import gc
+
+    code = main()
+    if code == 130:
+        gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

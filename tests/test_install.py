@@ -57,7 +57,7 @@ def test_wheel_registers_signals(tmp_path):
         (ep,) = [n for n in names if n.endswith("entry_points.txt")]
         text = zf.read(ep).decode()
     assert "[hyperspy.extensions]" in text and "stemnmf_hs = stemnmf_hs" in text
-    assert "stemnmf = stemnmf_hs.cli:main" in text
+    assert "stemnmf = stemnmf_hs.cli:console_main" in text
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                     "--target", str(target), str(wheel)], check=True, capture_output=True)

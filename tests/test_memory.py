@@ -20,7 +20,12 @@ def uint16_scan():
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_uint16_decomposition_allocates_far_less_than_a_float32_copy(uint16_scan, masked):
+def test_uint16_decomposition_allocates_far_less_than_a_float32_copy(uint16_scan, masked,
+                                                                     monkeypatch):
+    from stemnmf_hs.decomposition import _operators
+
+    # 8 MiB blocks (64 MiB by default) so that this small scan is many blocks
+    monkeypatch.setattr(_operators, "_BLOCK_BYTES", 1 << 23)
     s = uint16_scan.deepcopy()
     before = s.data.copy()
     y, x = np.mgrid[:128, :128]
@@ -36,7 +41,7 @@ def test_uint16_decomposition_allocates_far_less_than_a_float32_copy(uint16_scan
     finally:
         tracemalloc.stop()
     float32_copy = 4 * s.data.size  # 144 MiB: what converting the scan whole would take
-    # the converted blocks (16 MiB each), factors and maps: bounded, not scan-sized
+    # the converted blocks, factors and maps: bounded, not scan-sized
     assert peak < 0.4 * float32_copy, (peak / 2**20, float32_copy / 2**20)
     np.testing.assert_array_equal(s.data, before)
     assert s.learning_results.factors.shape == (128 * 128, 3)
