@@ -222,13 +222,21 @@ class InMemoryOperator(DataOperator):
 
     @property
     def block_rows(self):
-        """Rows per converted block: about :data:`_BLOCK_BYTES` of float32."""
-        return max(1, _BLOCK_BYTES // (4 * max(1, self.shape[1])))
+        """Rows per converted block: about ``_BLOCK_BYTES`` of float32, and at most an
+        eighth of the matrix (a small scan is still converted in several blocks)."""
+        n, f = self.shape
+        block = min(_BLOCK_BYTES, max(1 << 22, 4 * n * f // 8))
+        return max(1, block // (4 * max(1, f)))
 
     def _raw_block(self, start):
+        """Rows ``start:start + block_rows`` of the unmasked data, one gathered copy at most."""
         rows = slice(start, start + self.block_rows)
-        x = self._source[rows] if self._rows is None else self._source[self._rows[rows]]
-        return x if self._cols is None else x[:, self._cols]
+        if self._rows is None:
+            x = self._source[rows]
+            return x if self._cols is None else x[:, self._cols]
+        if self._cols is None:
+            return self._source[self._rows[rows]]
+        return self._source[np.ix_(self._rows[rows], self._cols)]
 
     def blocks(self):
         """``(start, block)`` pairs covering the rows, each block float32 ``(b, F)``.
