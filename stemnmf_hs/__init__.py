@@ -57,7 +57,61 @@ SUBMODULES = (
 )
 
 # Submodules stay out of ``__all__``: ``from stemnmf_hs import *`` should not import HyperSpy.
-__all__ = ["ConstrainedNMF", "__version__"]
+__all__ = ["ConstrainedNMF", "__version__", "require_extra"]
+
+#: Modules each optional extra of ``pyproject.toml`` brings that its users need.
+EXTRAS = {
+    "notebooks": ("ipykernel", "ipywidgets"),
+    "distributed": ("distributed",),
+}
+
+
+def require_extra(*names):
+    """Check that optional extras are installed; say how to install them if not.
+
+    The first cell of every notebook calls it, so a notebook that lacks its extra stops
+    at once with the command to run instead of failing halfway.
+
+    Parameters
+    ----------
+    *names : str
+        Extras of ``pyproject.toml``: ``"notebooks"`` (Jupyter kernel and widgets),
+        ``"distributed"`` (``dask.distributed``, notebook 05).
+
+    Raises
+    ------
+    ValueError
+        For a name that is not an extra.
+    ImportError
+        Naming the missing modules and the command
+        ``python -m pip install "stemnmf-hs[<extras>]"``.
+
+    Examples
+    --------
+    >>> import stemnmf_hs
+    >>> stemnmf_hs.require_extra("distributed")
+    >>> stemnmf_hs.require_extra("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'gpu' is not an extra of stemnmf-hs; the extras are ['distributed', 'notebooks'].
+    """
+    unknown = [n for n in names if n not in EXTRAS]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not an extra of stemnmf-hs; the extras are "
+                         f"{sorted(EXTRAS)}.")
+    missing, extras = [], []
+    for name in names:
+        for module in EXTRAS[name]:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                missing.append(module)
+                extras.append(name)
+    if missing:
+        spec = ",".join(dict.fromkeys(extras))
+        raise ImportError(f"{', '.join(missing)} not installed: this needs the [{spec}] extra. "
+                          f'Install it with: python -m pip install "stemnmf-hs[{spec}]" '
+                          "(from a clone: python -m pip install \".[" + spec + "]\")")
 
 
 def __getattr__(name):

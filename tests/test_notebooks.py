@@ -85,3 +85,28 @@ def test_real_file_notebook_falls_back_to_simulation(tmp_path, monkeypatch):
     path = NOTEBOOK_DIR / REAL_FILE_NOTEBOOK
     nb = _run(path, monkeypatch, env={"STEMNMF_REALDATA": str(tmp_path / "absent")})
     assert "SIMULATED FALLBACK" in _text(nb)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_names_its_extra_and_checks_it_first(path):
+    """The title names the extra; the first code cell checks it before anything else runs."""
+    nb = nbformat.read(path, as_version=4)
+    extras = ["notebooks", "distributed"] if "distributed" in "".join(
+        c.source for c in nb.cells if c.cell_type == "code"
+        and "require_extra" not in c.source) else ["notebooks"]
+    label = ",".join(extras)
+    assert f'pip install "stemnmf-hs[{label}]"' in nb.cells[0].source, path.name
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "stemnmf_hs.require_extra(" + ", ".join(f'"{e}"' for e in extras) + ")" in \
+        first_code.source, path.name
+
+
+def test_missing_extra_stops_with_the_install_command(monkeypatch):
+    import sys
+
+    import stemnmf_hs
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "stemnmf-hs\[distributed\]"'):
+        stemnmf_hs.require_extra("notebooks", "distributed")
+    stemnmf_hs.require_extra("notebooks")
