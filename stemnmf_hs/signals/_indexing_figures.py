@@ -44,11 +44,8 @@ def template_figure(result, gamma=0.3, figsize=None, max_spots=200):
 
     Examples
     --------
-    >>> from stemnmf_hs.data import simulated_crystal_scan
-    >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-    ...                 max_iter=30, random_state=0, print_info=False)
-    >>> res = s.index_components(truth.phases["Cu"], resolution=10, show_progressbar=False)
+    ``res`` as built in the :class:`~stemnmf_hs.signals.IndexingResult` example:
+
     >>> from stemnmf_hs.signals._indexing_figures import template_figure
     >>> fig = template_figure(res, max_spots=20)
     >>> len(fig.axes), fig.axes[1].get_title().splitlines()[0][:2]
@@ -116,11 +113,8 @@ def orientation_map_figure(result, threshold=0.3, overlap=0.4, direction="z", fi
 
     Examples
     --------
-    >>> from stemnmf_hs.data import simulated_crystal_scan
-    >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-    ...                 max_iter=30, random_state=0, print_info=False)
-    >>> res = s.index_components(truth.phases["Cu"], resolution=10, show_progressbar=False)
+    ``res`` as built in the :class:`~stemnmf_hs.signals.IndexingResult` example:
+
     >>> from stemnmf_hs.signals._indexing_figures import orientation_map_figure
     >>> fig = orientation_map_figure(res, threshold=0.5)
     >>> len(fig.axes)                      # IPF map, phase map, one colour key (m-3m)
@@ -245,11 +239,8 @@ def phase_map_figure(result, threshold=0.3, overlap=0.4, figsize=None):
 
     Examples
     --------
-    >>> from stemnmf_hs.data import simulated_crystal_scan
-    >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-    ...                 max_iter=30, random_state=0, print_info=False)
-    >>> res = s.index_components(truth.phases["Cu"], resolution=10, show_progressbar=False)
+    ``res`` as built in the :class:`~stemnmf_hs.signals.IndexingResult` example:
+
     >>> from stemnmf_hs.signals._indexing_figures import phase_map_figure
     >>> phase_map_figure(res).axes[0].get_title()
     'phase'

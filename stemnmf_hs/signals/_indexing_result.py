@@ -103,6 +103,9 @@ class IndexingResult:
     <IndexingResult: 5 components, 4 indexed (not indexed, Cu, Cu, Cu, Cu)>
     >>> res.scores.shape, res.candidates.shape, sorted(res.templates[1])
     ((5,), (5, 21, 4), ['hkl', 'intensity', 'kx', 'ky'])
+
+    The examples of the methods use this ``res`` (their doctests get it from the repository's
+    ``conftest.py``, which builds it once).
     """
 
     def __init__(self, library, candidates, quaternions, diffractions, maps, min_correlation,
@@ -147,12 +150,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> res.n_components
         5
         """
@@ -164,12 +163,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> res.labels
         ('not indexed', 'Cu', 'Cu', 'Cu', 'Cu')
         """
@@ -183,12 +178,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> res.orientations[0] is None, res.orientations[1].symmetry.name
         (True, 'm-3m')
         """
@@ -205,12 +196,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> from stemnmf_hs.orientation import disorientation
         >>> float(disorientation(truth.orientation(0), res.orientation(1))[0]) < 3
         True
@@ -225,12 +212,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> res.euler(3).round(0)[1:]        # [011]: Phi = 45, phi2 = 90
         array([45., 90.])
         """
@@ -245,12 +228,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> print(res.summary().splitlines()[0])
           # phase        Euler (deg)             score  margin  runner-up
         """
@@ -314,12 +293,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> xmap = res.get_orientation_map()
         >>> xmap.shape, xmap.rotations_per_point, xmap.scan_unit
         ((12, 12), 2, 'nm')
@@ -352,12 +327,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> pm = res.get_phase_map()
         >>> pm
         <Signal2D, title: Phase map, dimensions: (|12, 12)>
@@ -389,12 +360,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> res.get_ipf_map()
         <Signal2D, title: IPF-z orientation map, dimensions: (|12, 12)>
         """
@@ -427,12 +394,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> fig = res.plot()
         >>> len(fig.axes)                    # a diffraction and its overlay per component
         10
@@ -460,12 +423,8 @@ class IndexingResult:
 
         Examples
         --------
-        >>> from stemnmf_hs.data import simulated_crystal_scan
-        >>> s, truth = simulated_crystal_scan(scan_shape=(12, 12), pattern_shape=(32, 32))
-        >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5, n_restarts=1,
-        ...                 max_iter=30, random_state=0, print_info=False)
-        >>> res = s.index_components(truth.phases["Cu"], resolution=10,
-        ...                          show_progressbar=False)
+        ``res`` as built in the :class:`IndexingResult` example:
+
         >>> fig = res.plot_orientation_map()
         >>> [ax.get_title() for ax in fig.axes[:2]]
         ['IPF-z (hatched: two orientations)', 'phase']
