@@ -31,6 +31,7 @@ from .. import orientation as _ori
 from .. import plotting
 from .._validation import check_center
 from ._adapter import default_progressbar, plot_axes
+from ._checks import calibration_center
 from ._indexing_result import IndexingResult
 from ._results import source_arrays
 
@@ -272,19 +273,17 @@ def pattern_center(signal, center=None):
     >>> pattern_center(s), pattern_center(s, (15.5, 16))
     ((16.0, 16.0), (15.5, 16.0))
     """
-    shape = signal.axes_manager.signal_shape[::-1]
     if center is not None:
-        return check_center(center, shape)
-    axes = signal.axes_manager.signal_axes
-    if all(float(ax.offset) == 0 for ax in axes):
+        return check_center(center, signal.axes_manager.signal_shape[::-1])
+    found, why = calibration_center(signal)
+    if found is None:
         raise ValueError(
-            "The pattern centre is not calibrated (the signal axes have zero offsets, so "
-            "pyxem would put it at pixel (0, 0)). Set s.calibration.center = (cx, cy) in "
+            f"The pattern centre is not calibrated ({why}). Set s.calibration.center = (cx, cy) in "
             "pixels where the direct beam is (s.find_center() finds it from the data), or "
             "pass center=(cx, cy). Avoid s.calibration.center = None: pyxem 0.21 then puts it "
             "at ((nx - 1) / 2, (ny - 1) / 2), half a pixel from a beam at nx / 2."
         )
-    return check_center([-float(ax.offset) / float(ax.scale) for ax in axes], shape)
+    return found
 
 
 def _beam_energy(signal, beam_energy):
