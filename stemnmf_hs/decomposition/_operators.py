@@ -21,6 +21,11 @@ products, ``X @ B`` (``B`` ``(F, m)``, e.g. the diffractions of every restart) a
 :func:`as_operator` wraps (and checks) an array; :func:`k_component_loss` is the one
 K-component loss of the package, streamed over dask chunks or in-memory row blocks.
 
+**Passes.**  Every read of the whole data (a product, the statistics, a loss, a gathered
+copy) is counted where it happens: on the operator (``op.passes``) and by every
+:func:`~stemnmf_hs.decomposition._passes.count_passes` block active in the process
+(``_passes.py``).
+
 **Ctrl-C.**  Python answers a ``KeyboardInterrupt`` only between calls into compiled code, and
 a BLAS product over a matrix of some GiB is one call of seconds.  No call here reads more than
 128 MiB of the data: larger products run block by block of rows (at ~1 % of their time).  A
@@ -42,6 +47,18 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_non_negative
 from threadpoolctl import threadpool_limits
 
+from ._chunks import (
+    _BLOCK_ROWS,
+    _CANCELLED,
+    _chunk_abs_residual_sum,
+    _chunk_sum_squares,
+    _chunk_t_times,
+    _chunk_times,
+    _product_rows,
+)
+from ._passes import record as _record
+from ._passes import stage as _stage
+
 __all__ = [
     "DaskOperator",
     "DataOperator",
@@ -55,35 +72,8 @@ __all__ = [
     "sketch_rank",
 ]
 
-#: Rows per block of the in-memory statistics and loss (bounds their temporaries).
-_BLOCK_ROWS = 256
-
-#: Most bytes of the data matrix one BLAS call of a product reads, so that Ctrl-C is answered
-#: between calls: 128 MiB, ~0.5 s for 300 columns on a loaded 2-core machine.  Summing the
-#: row blocks of ``X^T Y`` costs ~1 % of the product at this size (2-5 % at 64 MiB).
-_PRODUCT_BLOCK_BYTES = 1 << 27
-
-#: Dask products interrupted in the main thread: their chunk tasks stop at the next row block.
-_CANCELLED = set()
+#: Ids of the dask products (an interrupted one is cancelled by id: `_chunks._CANCELLED`).
 _PRODUCT_IDS = itertools.count()
-
-
-class _Cancelled(Exception):
-    """Raised in a chunk task of a dask product that was interrupted (its result is unused)."""
-
-
-def _product_rows(shape, itemsize=4):
-    """Rows per block of a product over a ``shape`` matrix: at most
-    :data:`_PRODUCT_BLOCK_BYTES` (all ``N`` rows of a smaller matrix: one call).
-
-    Row blocks of a C-ordered matrix are contiguous, so every block is one efficient BLAS
-    call (1024-row blocks of a 16384-pixel matrix run at the speed of the whole product;
-    128-256-row blocks ran 4-20x slower in OpenBLAS for 300 columns, measured on 2 cores),
-    and Ctrl-C is answered between them.
-    """
-    n, f = (int(v) for v in shape)
-    return max(1, min(n, _PRODUCT_BLOCK_BYTES // max(1, f * int(itemsize))))
-
 
 #: Bytes of float32 per converted block of non-float32 or masked in-memory data (64 MiB:
 #: smaller blocks slow OpenBLAS down, ~25 % at 16 MiB with 300 columns).
@@ -111,6 +101,8 @@ class DataOperator(LinearOperator):
     def __init__(self, shape):
         super().__init__(np.float32, tuple(int(n) for n in shape))
         self._stats = None
+        #: Passes over the data so far (products, statistics; a sketch's products: none).
+        self.passes = 0
 
     def _matvec(self, x):
         return self._matmat(x.reshape(-1, 1)).reshape(-1)
@@ -217,6 +209,7 @@ class InMemoryOperator(DataOperator):
         thinning, which copies the data anyway)."""
         if self.direct:
             return self._source
+        _record(self, "gather")
         return np.concatenate([self._raw_block(s) for s in range(0, self.shape[0],
                                                                   self.block_rows)])
 
@@ -261,6 +254,7 @@ class InMemoryOperator(DataOperator):
 
     def _matmat(self, B):
         """``X @ B``: ``B`` ``(F, m)`` -> ``(N, m)``."""
+        _record(self, "matmat")
         if self.direct:
             X = self._source
             rows = _product_rows(X.shape)
@@ -279,6 +273,7 @@ class InMemoryOperator(DataOperator):
     def _rmatmat(self, Y):
         """``X^T @ Y`` as ``(Y^T @ X)^T``: ``Y`` ``(N, m)`` -> ``(F, m)`` (a transposed view
         of a C-contiguous ``(m, F)`` product)."""
+        _record(self, "rmatmat")
         if self.direct:
             X = self._source
             rows = _product_rows(X.shape)
@@ -307,6 +302,7 @@ class InMemoryOperator(DataOperator):
         (16.0, 2.0)
         """
         if self._stats is None:
+            _record(self, "stats")
             self._stats = _block_stats(self)
         return self._stats
 
@@ -345,16 +341,18 @@ class DaskOperator(DataOperator):
             raise ValueError(f"The data matrix must be 2D (N, F); got shape {X.shape}.")
         if X.numblocks[1] != 1:
             X = X.rechunk({1: -1})
-        if X.dtype != np.float32:
-            X = X.astype(np.float32)
         super().__init__(X.shape)
-        self.X = X
+        # The products read the chunks in their own dtype (uint16 counts: a quarter of the
+        # bytes of float64) and convert them by row blocks into a reused buffer.
+        self._raw = X
+        #: The float32 dask matrix (a lazy conversion; the products do not use it).
+        self.X = X if X.dtype == np.float32 else X.astype(np.float32)
 
     def _rmatmat(self, Y):
         """``X^T @ Y``: ``Y`` ``(N, m)`` numpy -> ``(F, m)`` numpy, one streamed pass."""
         import dask.array as da
 
-        X = self.X
+        X = self._raw
         m, F = Y.shape[1], X.shape[1]
         Yd = da.from_array(np.ascontiguousarray(Y, dtype=np.float32), chunks=(X.chunks[0], -1))
         pid = next(_PRODUCT_IDS)
@@ -365,6 +363,7 @@ class DaskOperator(DataOperator):
             concatenate=True,
         )
         (out,) = _compute(pid, parts.sum(axis=0))
+        _record(self, "rmatmat")
         return np.ascontiguousarray(out).T
 
     def _matmat(self, B):
@@ -374,19 +373,20 @@ class DaskOperator(DataOperator):
         """
         B = np.ascontiguousarray(B, dtype=np.float32)
         pid = next(_PRODUCT_IDS)
-        out = self.X.map_blocks(
-            _chunk_times, B, pid, chunks=(self.X.chunks[0], (B.shape[1],)), dtype=np.float32
+        out = self._raw.map_blocks(
+            _chunk_times, B, pid, chunks=(self._raw.chunks[0], (B.shape[1],)), dtype=np.float32
         )
         if self._stats is None:
             out, sq, mean = _compute(pid, out, *self._stat_graphs())
             self._stats = (float(sq), float(mean))
         else:
             (out,) = _compute(pid, out)
+        _record(self, "matmat")
         return np.ascontiguousarray(out)
 
     def _stat_graphs(self):
         # Per-chunk float64 accumulation without a float64 copy of the chunk.
-        X = self.X
+        X = self._raw
         sq = X.map_blocks(
             _chunk_sum_squares, chunks=((1,) * X.numblocks[0], (1,) * X.numblocks[1]),
             dtype=np.float64,
@@ -412,6 +412,7 @@ class DaskOperator(DataOperator):
 
             sq, mean = dask.compute(*self._stat_graphs())
             self._stats = (float(sq), float(mean))
+            _record(self, "stats")
         return self._stats
 
 
@@ -466,17 +467,7 @@ class SketchedOperator(DataOperator):
 
     @property
     def lazy(self):
-        """Whether the underlying data are streamed.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from stemnmf_hs.decomposition import as_operator, sketch
-        >>> op = as_operator(np.ones((6, 5), np.float32))
-        >>> sk = sketch(op, 2, 0, np.random.RandomState(0))
-        >>> sk.exact is op, sk.lazy
-        (True, False)
-        """
+        """Whether the underlying data are streamed (example: :attr:`exact`)."""
         return self._exact.lazy
 
     def _matmat(self, B):
@@ -533,55 +524,6 @@ def _compute(pid, *graphs):
     except BaseException:
         _CANCELLED.add(pid)
         raise
-
-
-def _check_cancelled(pid):
-    """Stop a chunk task of an interrupted product (its result will not be used)."""
-    if pid in _CANCELLED:
-        raise _Cancelled(f"dask product {pid} was interrupted")
-
-
-def _chunk_times(x, b, pid=None):
-    """One chunk's ``x @ b`` in float32, by row blocks (runs on the workers)."""
-    rows = _product_rows(x.shape)
-    _check_cancelled(pid)
-    if rows >= x.shape[0]:
-        return x.astype(np.float32, copy=False) @ b
-    out = np.empty((x.shape[0], b.shape[1]), np.float32)
-    for start in range(0, x.shape[0], rows):
-        _check_cancelled(pid)
-        np.matmul(x[start:start + rows].astype(np.float32, copy=False), b,
-                  out=out[start:start + rows])
-    return out
-
-
-def _chunk_t_times(x, y, pid=None):
-    """One chunk's ``y^T @ x`` as a ``(1, m, F)`` float32 block, by row blocks (workers)."""
-    rows = _product_rows(x.shape)
-    out = None
-    for start in range(0, x.shape[0], rows):
-        _check_cancelled(pid)
-        part = y[start:start + rows].T @ x[start:start + rows].astype(np.float32, copy=False)
-        out = part if out is None else np.add(out, part, out=out)
-    if out is None:  # an empty chunk
-        out = np.zeros((y.shape[1], x.shape[1]), np.float32)
-    return out[None]
-
-
-def _chunk_sum_squares(x):
-    """One chunk's ``sum x**2`` as a ``(1, 1)`` float64 block (buffered cast, no copy)."""
-    return np.array([[np.einsum("ij,ij->", x, x, dtype=np.float64)]])
-
-
-def _chunk_abs_residual_sum(x, m, d, pid=None):
-    """One block's ``sum |x - m @ d|`` as a ``(1, 1)`` float64 block (by blocks of
-    ``_BLOCK_ROWS`` rows: bounded temporaries)."""
-    total = 0.0
-    for start in range(0, x.shape[0], _BLOCK_ROWS):
-        _check_cancelled(pid)
-        stop = start + _BLOCK_ROWS
-        total += float(np.abs(x[start:stop] - m[start:stop] @ d).sum(dtype=np.float64))
-    return np.array([[total]])
 
 
 def is_dask(X):
@@ -776,12 +718,13 @@ def sketch(data, rank, n_power_iter, rng):
     """
     F = data.shape[1]
     omega = rng.standard_normal(size=(F, int(rank))).astype(np.float32)
-    Q = _orthonormal(data.matmat(omega))
-    for _ in range(int(n_power_iter)):
-        Z = _orthonormal(data.rmatmat(Q))
-        Q = _orthonormal(data.matmat(Z))
-    Q = np.ascontiguousarray(Q, dtype=np.float32)
-    B = np.ascontiguousarray(data.rmatmat(Q).T, dtype=np.float32)
+    with _stage("sketch"):
+        Q = _orthonormal(data.matmat(omega))
+        for _ in range(int(n_power_iter)):
+            Z = _orthonormal(data.rmatmat(Q))
+            Q = _orthonormal(data.matmat(Z))
+        Q = np.ascontiguousarray(Q, dtype=np.float32)
+        B = np.ascontiguousarray(data.rmatmat(Q).T, dtype=np.float32)
     return SketchedOperator(Q, B, data)
 
 
@@ -834,8 +777,9 @@ def k_component_loss(data, reconstruction):
     >>> k_component_loss(V, (np.ones((2, 1)), np.full((1, 3), 0.5)))
     0.5
     """
+    op = None
     if isinstance(data, DataOperator):
-        data = data.exact
+        data = op = data.exact
         if not isinstance(data, InMemoryOperator) or not isinstance(reconstruction, tuple):
             data = data.X  # dask matrix, or an array to subtract a whole reconstruction from
     if isinstance(reconstruction, tuple):
@@ -862,6 +806,8 @@ def k_component_loss(data, reconstruction):
             for s, x in data.blocks()
         )
         value = total / max(data.shape[0] * data.shape[1], 1)
+    with _stage("loss"):
+        _record(op, "loss")
     if not np.isfinite(value):
         raise ValueError("the K-component loss is not finite: the data or the "
                          "reconstruction contain NaN or infinite values.")

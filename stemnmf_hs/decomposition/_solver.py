@@ -25,6 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from ._operators import sketch
+from ._passes import mark_stage
 
 __all__ = ["fit_batched", "nnls_maps"]
 
@@ -387,9 +388,14 @@ _STAGES = ("init", "sketch", "iterations", "scoring", "refinement", "polish")
 
 
 def lap(timings, stage, since):
-    """Add the seconds since ``since`` to ``timings[stage]``; returns the current clock."""
+    """Add the seconds since ``since`` to ``timings[stage]``; returns the current clock.
+
+    Also closes the stage for the pass counters (:func:`~._passes.mark_stage`): the passes
+    over the data made since the previous ``lap`` are this stage's.
+    """
     now = time.perf_counter()
     timings[stage] += now - since
+    mark_stage(stage)
     return now
 
 
