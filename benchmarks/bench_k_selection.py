@@ -32,6 +32,8 @@ def main(argv=None):
     s, _ = simulated_precipitates(seed=0)
     configs = [("defaults (als, 2 restarts, 100 it, compression='auto')", {})]
     if args.solvers:
+        configs.append(("before issue 14 (als, heldout=False)",
+                        {"solver": "als", "heldout": False}))
         configs.append(("solver='als'", {"solver": "als"}))
         configs.append(("solver='hals', max_iter=60, init_iter=20",
                         {"solver": "hals", "max_iter": 60, "init_iter": 20}))

@@ -348,9 +348,10 @@ def main(argv=None):
     p.add_argument("--k-cases", default=",".join(K_CASES))
     p.add_argument("--k-doses", default="1e3,1e4,1e5")
     p.add_argument("--k-range", default="2,11", help="first,stop of the k range")
-    p.add_argument("--k-solver", default="als", help="solver of the k sweep")
+    p.add_argument("--k-solver", default="hals", help="solver of the k sweep")
     p.add_argument("--k-param", action="append", default=[], metavar="NAME=VALUE",
-                   help="another sweep keyword (int or float), e.g. --k-param max_iter=60")
+                   help="another sweep keyword (int, float, None, True/False or a "
+                        "string), e.g. --k-param max_iter=60")
     a = p.parse_args(argv)
     n_restarts = a.n_restarts or (2 if a.quick else 10)
     max_iter = a.max_iter or (200 if a.quick else 500)
@@ -407,7 +408,7 @@ def main(argv=None):
         extra = {}
         for item in a.k_param:
             name, value = item.split("=", 1)
-            extra[name] = float(value) if "." in value or "e" in value else int(value)
+            extra[name] = _parse_value(value)
         k_rows = run_k([c for c in a.k_cases.split(",") if c],
                        [float(d) for d in a.k_doses.split(",")], range(k0, k1), a.seed, log,
                        solver=a.k_solver, **extra)
@@ -417,6 +418,19 @@ def main(argv=None):
         config["total time"] = f"{time.perf_counter() - t0:.0f} s"
     write_markdown(Path(a.out), rows, clusters, config, residual, k_lines)
     log(f"wrote {a.out}")
+
+
+def _parse_value(text):
+    """A ``--k-param`` value: int, float, ``None``/``True``/``False`` or a string."""
+    named = {"None": None, "True": True, "False": False}
+    if text in named:
+        return named[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 if __name__ == "__main__":

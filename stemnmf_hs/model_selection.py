@@ -750,15 +750,16 @@ def combine_k(selection, heldout=None, representatives=None, heldout_rule="min")
     3. Without a held-out score (data that are not counts): Cao's choice
        (:func:`select_k`).
 
-    Measured (``benchmarks/validation.py --k``, seed 0, k = 2..10, sweep defaults: ALS, 2
-    restarts, 100 iterations, test fraction 0.2; truth 4, 5, 4, 5 for Kimoto-like,
-    multislice, real-pattern and kinematic scans): suggested ``k`` within 1 of the truth
-    in 7 of 8 case-doses from 1e4 electrons per pattern up (kinematic at 1e4: 3) and in 2
-    of 4 at 1e3 (Kimoto-like 2, kinematic 3); with ``solver="hals"`` 8 of 8 and 2 of 4
-    (also with ``max_iter=60, init_iter=20``), but that sweep takes 2.2-2.9x the ALS one on
-    the benchmark's simulation (53 s against 18-24 s for k = 2..20,
-    ``benchmarks/bench_k_selection.py --solvers``), beyond the 1.5x the sweep may cost, so
-    the sweep's default solver stays ALS.
+    Measured (``benchmarks/validation.py --k``, seed 0, k = 2..10, sweep defaults: the
+    monotone ``"hals"`` solver, 2 restarts, 10 ALS then 30 monotone iterations, test fraction
+    0.2; truth 4, 5, 4, 5 for Kimoto-like, multislice, real-pattern and kinematic scans):
+    suggested ``k`` within 1 of the truth in 8 of 8 case-doses from 1e4 electrons per
+    pattern up and in 2 of 4 at 1e3 (Kimoto-like 2, kinematic 3); the paper's ALS in the
+    sweep: 7 of 8 (kinematic at 1e4: 3) and 2 of 4.  At 1e3 the held-out deviance of the
+    Kimoto-like scan is lowest at k = 2 by 10 standard errors: a third component's
+    16 384-pixel diffraction fitted to 0.05 counts per pixel costs more held-out deviance
+    than the 9 % crystal it finds gains (binning the test counts 2x2 or 4x4 before scoring
+    did not change that consistently).
     Cao's rule alone (on the same fits): 5 of 8 and 0 of 4.  The held-out minimum alone overshoots on the
     multislice scan (8-10 at 1e4-1e5: multislice is not a sum of 5 patterns, the score
     keeps finding structure) and the real-pattern scan (5-6); the IQA check brings both

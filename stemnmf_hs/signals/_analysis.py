@@ -430,9 +430,9 @@ class NumberOfComponentsMixin:
         self,
         k_range=range(2, 21),
         *,
-        solver="als",
+        solver="hals",
         n_restarts=2,
-        max_iter=100,
+        max_iter=None,
         tol=1e-3,
         warm_start=True,
         compression="auto",
@@ -496,23 +496,26 @@ class NumberOfComponentsMixin:
         k_range : iterable of int, default ``range(2, 21)``
             Numbers of components to fit, at least 3 values, each between 1 and
             ``min(probe positions, pattern pixels)``; sorted here.
-        solver : {"als", "mu"}, default "als"
-            Solver of the sweep's fits (see :class:`~stemnmf_hs.ConstrainedNMF`).  With more
-            components than distinct diffractions, the clipped least-squares updates of the
-            projected ALS oscillate and the loss of a short fit can rise from one ``k`` to
-            the next; the knee is therefore located on the running minimum of the loss
+        solver : {"hals", "als", "mu"}, default "hals"
+            Solver of the sweep's fits (see :class:`~stemnmf_hs.ConstrainedNMF`).  ``"hals"``
+            (the estimator's default, monotone) chose ``k`` within 1 of the truth on every
+            validation case from 1e4 electrons per pattern up (8 of 8), the paper's ALS on
+            7 of 8 (kinematic 1e4: 3 for 5; docs/validation.md).  Its sweep runs
+            ``max_iter=30`` monotone iterations after ``init_iter=10`` ALS ones, without the
+            exact refinement (``refine_iter=0``; both ConstrainedNMF keywords, overridable
+            here): measured on the 36 x 36 x 128 x 128 benchmark scan, k = 2..20, 1.5-1.6x
+            the time of the sweep before the held-out score (ALS, ``heldout=False``; see
+            ``benchmarks/bench_k_selection.py --solvers``), with the same choices as 60
+            iterations.  With ``"als"`` the clipped least-squares updates oscillate and the
+            loss of a short fit can rise from one ``k`` to the next; the knee is therefore
+            located on the running minimum of the loss
             (:func:`stemnmf_hs.model_selection.find_knee`).  ``"mu"`` lowers the loss
-            monotonically but separates the components less well in few iterations
-            (measured on :func:`stemnmf_hs.data.simulated_crystal_mixture`).  ``"hals"``
-            (the estimator's default) chose k within 1 of the truth on every validation
-            case from 1e4 electrons per pattern up, ALS on 7 of 8 (see
-            :func:`stemnmf_hs.model_selection.combine_k`), but its sweep took 3-6x as long
-            on the 36 x 36 x 128 x 128 benchmark scan (144 s against 23-52 s, loaded
-            machine); ALS stays the sweep's default.
+            monotonically but separates the components less well in few iterations.
         n_restarts : int, default 2
             Restarts per fit (a final fit uses the paper's 10).
-        max_iter : int, default 100
-            Iterations per fit (a final fit uses the paper's 500).
+        max_iter : int, optional
+            Iterations per fit (a final fit uses the paper's 500); default 30 for
+            ``"hals"``, 100 for the others.
         tol : float, default 1e-3
             Early-stop threshold on the relative L1 changes of W and H (see
             :class:`~stemnmf_hs.ConstrainedNMF`); looser than a final fit's ``1e-4``.
@@ -581,6 +584,10 @@ class NumberOfComponentsMixin:
                 f"k_range must hold at least 3 numbers of components to find a knee; got "
                 f"{ks.tolist()}. Use e.g. range(2, 21)."
             )
+        if max_iter is None:
+            max_iter = 30 if solver == "hals" else 100
+        if solver == "hals":  # the sweep's short monotone fits (see ``solver``)
+            kwargs = {"init_iter": 10, "refine_iter": 0, **kwargs}
         opts = dict(kwargs, solver=solver, n_restarts=n_restarts, max_iter=max_iter, tol=tol,
                     compression=compression, show_progressbar=False)
         template, nav_mask, sig_mask, clip = prepare_estimator(
