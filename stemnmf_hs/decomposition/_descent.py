@@ -652,9 +652,15 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
             info)
 
 
-def _contained_multiples(D, o, quantile, support, labels):
+def _contained_multiples(D, o, quantile, support, labels, rows=None):
     """``a`` ``(k,)``: the multiple of ``D[o]`` each row of ``D`` contains (see
-    :func:`remove_shared_rings`)."""
+    :func:`remove_shared_rings`); with ``rows``, only those rows' (the others 0)."""
+    if rows is not None:
+        a = np.zeros(D.shape[0])
+        if len(rows):
+            a[rows] = _contained_multiples(np.concatenate([D[rows], D[o:o + 1]]), len(rows),
+                                           quantile, support, labels)[:-1]
+        return a
     if labels is None:
         top = D[o].max()
         s = D[o] >= support * top
@@ -664,8 +670,9 @@ def _contained_multiples(D, o, quantile, support, labels):
     counts = np.bincount(labels, minlength=n_rings)
     ring_mean = np.bincount(labels, weights=D[o], minlength=n_rings) / np.maximum(counts, 1)
     rings = np.flatnonzero((ring_mean >= support * ring_mean.max()) & (counts > 0))
-    per_ring = ring_quantiles(D, labels, quantile, rings)[:, rings] / ring_mean[rings]
-    return per_ring.min(axis=1)
+    on = np.isin(labels, rings)  # only the supported rings' pixels are sorted
+    per_ring = ring_quantiles(D[:, on], labels[on], quantile, rings)[:, rings]
+    return (per_ring / ring_mean[rings]).min(axis=1)
 
 
 def ring_quantiles(D, labels, quantile, rings=None):
@@ -794,10 +801,10 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
         for i, o in enumerate(sources):
             if not D[o].max() > 0:
                 continue
-            a = _contained_multiples(D, o, quantile, support, labels)
             # A source keeps its own rings, and so does every larger one (by map norm); a
             # smaller ring-like component gives its copy of them to this one.
-            a[sources[:i + 1]] = 0.0
+            rows = np.setdiff1d(np.flatnonzero(D.max(axis=1) > 0), sources[:i + 1])
+            a = _contained_multiples(D, o, quantile, support, labels, rows)
             a = np.where(a > tol, a, 0.0)
             if not a.any():
                 continue
