@@ -145,3 +145,22 @@ def test_lazy_scan_gets_the_heldout_score():
     assert est.suggested_k == ref.suggested_k
     np.testing.assert_allclose(est.heldout_score["score"], ref.heldout_score["score"],
                                rtol=1e-4)
+
+
+def test_knee_raises_an_undershooting_heldout_choice_to_distinct_components():
+    # Held-out lowest at k = 2, the loss's knee at 4: k = 4 when its components are
+    # distinct, the largest distinct k below it when k = 4 holds a near-duplicate pair.
+    rng = np.random.default_rng(0)
+    reps = {k: rng.random((k, 16, 16)) for k in range(2, 7)}
+    loss = [10.0, 6.0, 2.0, 1.9, 1.85]
+    sel = ms.select_k(range(2, 7), loss, reps, half_width=1)
+    assert sel.knee == 4
+    rows = np.array([[1.0, 1.1], [1.5, 1.6], [2.0, 2.1], [2.5, 2.6], [3.0, 3.1]])
+    held = ms.heldout_choice(range(2, 7), rows)
+    out = ms.combine_k(sel, held, reps)
+    assert out["choices"]["heldout_min"] == 2 and out["suggested_k"] == 4
+    assert "knee" in out["reason"]
+    dup = dict(reps)
+    dup[4] = np.concatenate([reps[3], reps[3][:1]])  # k = 4 repeats a diffraction
+    sel_dup = ms.select_k(range(2, 7), loss, dup, half_width=1)
+    assert ms.combine_k(sel_dup, held, dup)["suggested_k"] == 3

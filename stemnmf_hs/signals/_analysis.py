@@ -475,7 +475,9 @@ class NumberOfComponentsMixin:
         noise.  ``suggested_k`` is then (:func:`~stemnmf_hs.model_selection.combine_k`) the
         ``k`` of lowest held-out score, stepped down to the largest smaller ``k`` whose
         components are all distinct by Cao's IQA criterion if it holds a near-duplicate
-        pair.  Cao's loss, knee and IQA are computed as before, on the same fits (the loss
+        pair, and raised to the largest distinct ``k`` up to the knee of the K-component
+        loss where that is larger (the held-out score undershoots below about 0.1 count
+        per pixel).  Cao's loss, knee and IQA are computed as before, on the same fits (the loss
         against the train part they were fitted to), and reported beside it:
         ``est.choices`` holds every criterion's own ``k``, ``est.summary()`` the scores and
         why.  Whether the data are counts, and their gain, is decided from the values and
