@@ -225,7 +225,8 @@ def run_k(cases, doses, k_range, seed, log, **opts):
 def k_markdown(rows, config):
     lines = ["", "## Choice of k (issue 14)", "",
              "`s.estimate_number_of_components()` per case and dose: the suggested k (held-out "
-             "Poisson deviance of binomially thinned counts, checked by Cao's IQA duplicates) "
+             "Poisson deviance of binomially thinned counts, checked by Cao's IQA duplicates, "
+             "the knee of the loss as a floor) "
              "and each criterion's own choice: the knee of the K-component loss, Cao's rule "
              "(loss + IQA), the held-out minimum and the one-standard-error held-out k.  "
              + "; ".join(f"{k}: {v}" for k, v in config.items()) + ".", "",
