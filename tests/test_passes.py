@@ -146,3 +146,21 @@ def test_uint16_chunks_convert_by_row_blocks(counts, monkeypatch):
     with dask.config.set(scheduler="synchronous"):
         op.matmat(B)
     assert _chunks._BUFFERS.convert.size == 64 * 100  # one 64-row block, reused
+
+
+def test_dask_products_do_not_depend_on_the_blas_threads():
+    """Every chunk product runs on single-threaded BLAS, as on a dask.distributed worker:
+    the threaded scheduler then gives the numbers a cluster gives, bit for bit (OpenBLAS's
+    two-thread sums differ in the last bits)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    x = rng.poisson(0.6, (512, 8192)).astype(np.uint16)
+    B, Y = rng.random((8192, 40), np.float32), rng.random((512, 40), np.float32)
+    op = as_operator(da.from_array(x, chunks=(256, 8192)))
+    with threadpool_limits(limits=1, user_api="blas"):
+        parts = [x[i:i + 256].astype(np.float32) for i in (0, 256)]
+        ref_a = np.concatenate([p @ B for p in parts])
+        ref_b = Y[:256].T @ parts[0] + Y[256:].T @ parts[1]
+    assert np.array_equal(op.matmat(B), ref_a)
+    assert np.array_equal(op.rmatmat(Y), ref_b.T)

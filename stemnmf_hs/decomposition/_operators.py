@@ -516,11 +516,17 @@ def _block_stats(op):
 
 def _compute(pid, *graphs):
     """``dask.compute(*graphs)`` of product ``pid``; on any exception (Ctrl-C) the chunk
-    tasks of ``pid`` still running stop at their next row block."""
+    tasks of ``pid`` still running stop at their next row block.
+
+    BLAS runs single-threaded meanwhile: the chunks are the parallelism (dask's threads or
+    workers, whose BLAS is single-threaded too), and OpenBLAS's sums depend on its thread
+    count (4.7e-7 relative on a chunk product), so the threaded scheduler and a
+    ``dask.distributed`` cluster then compute the same numbers."""
     import dask
 
     try:
-        return dask.compute(*graphs)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return dask.compute(*graphs)
     except BaseException:
         _CANCELLED.add(pid)
         raise
