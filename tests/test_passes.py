@@ -78,7 +78,9 @@ def test_default_solver_compressed_budget(counts, kind):
     assert stages["scoring"] == 1
     assert stages["refinement"] == 4
     assert stages["init"] == (0 if kind == "dask" else 1)
-    assert stages.get("other", 0) == (1 if est.uniqueness_change_ > 0 else 0)
+    # the error pass after the uniqueness rule: "polish" once the solver laps after it
+    moved = stages.get("other", 0) + stages.get("polish", 0)
+    assert moved == (1 if est.uniqueness_change_ > 0 else 0)
     assert passes.total == sum(stages.values())
 
 
