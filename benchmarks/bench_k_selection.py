@@ -30,7 +30,7 @@ def main(argv=None):
     from stemnmf_hs.data import simulated_precipitates
 
     s, _ = simulated_precipitates(seed=0)
-    configs = [("defaults (als, 2 restarts, 100 it, compression='auto')", {})]
+    configs = [("defaults (hals, 2 restarts, 10 ALS + 30 it, no refinement)", {})]
     if args.solvers:
         configs.append(("before issue 14 (als, heldout=False)",
                         {"solver": "als", "heldout": False}))

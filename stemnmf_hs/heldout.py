@@ -357,13 +357,25 @@ def heldout_scores(test, maps, components, scale, floor=1e-6, cache=None):
     n, f = W.shape[0], H.shape[1]
     dev, sq = np.empty(n), np.empty(n)
     dask_in = _is_dask(test)
-    for start, stop in _row_blocks(n, _block_rows(f)):
+    blocks = list(_row_blocks(n, _block_rows(f)))
+    if dask_in:  # row blocks inside each chunk: every chunk is computed (read, thinned) once
+        bounds = np.cumsum((0,) + tuple(test.chunks[0]))
+        blocks = [(a + s, a + e) for a, b in zip(bounds[:-1], bounds[1:])
+                  for s, e in _row_blocks(int(b - a), _block_rows(f))]
+    held = (None, 0, 0)  # the computed chunk in hand: (values, first row, end row)
+    for start, stop in blocks:
         mu = W[start:stop] @ H
         if cache is not None and start in cache:
             y, idx, yp, ylogy = cache[start]
         else:
-            y = test[start:stop]
-            y = np.asarray(y.compute() if dask_in else y, dtype=np.float32)
+            if dask_in:
+                if not held[1] <= start < held[2]:
+                    i = int(np.searchsorted(bounds, start, side="right")) - 1
+                    a, b = int(bounds[i]), int(bounds[i + 1])
+                    held = (np.asarray(test[a:b].compute(), dtype=np.float32), a, b)
+                y = held[0][start - held[1]:stop - held[1]]
+            else:
+                y = np.asarray(test[start:stop], dtype=np.float32)
             idx = np.flatnonzero(y).astype(np.int32)    # the log only where y > 0
             yp = y.ravel()[idx]
             rows = idx // np.int32(f)

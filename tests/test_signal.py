@@ -141,8 +141,10 @@ def test_lazy_matches_in_memory(small):
     lazy = s.as_lazy()
     lazy.decomposition(algorithm="constrained_nmf", output_dimension=3, **FAST)
     s.decomposition(algorithm="constrained_nmf", output_dimension=3, **FAST)
+    # float32 sums in another order (dask chunks on one BLAS thread, the in-memory products
+    # threaded): 2 of 3840 values differed by 1.6e-7 (factors' mean 7.8e-4)
     np.testing.assert_allclose(lazy.learning_results.factors, s.learning_results.factors,
-                               rtol=1e-4, atol=1e-7)
+                               rtol=1e-4, atol=1e-6)
     assert lazy._lazy
 
 

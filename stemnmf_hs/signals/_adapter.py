@@ -304,8 +304,8 @@ def _lazy_matrix(signal, nav_mask, sig_mask, clip_negative):
         X = X[~nav_mask.ravel()]
     if sig_mask is not None:
         X = X[:, ~sig_mask.ravel()]
-    if X.dtype != np.float32:
-        X = X.astype(np.float32)
+    if X.dtype != np.float32 and (clip_negative or X.dtype.kind not in "ub"):
+        X = X.astype(np.float32)  # unsigned counts: DaskOperator converts by row blocks
     if clip_negative:
         X = da.maximum(X, 0)
     return X
