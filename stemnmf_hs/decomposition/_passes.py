@@ -66,7 +66,17 @@ class PassCounter:
         self.by_stage = {}
         self._pending = 0
 
-    def _close(self, name):
+    def close_stage(self, name):
+        """Attribute the passes counted since the last stage to the stage ``name``.
+
+        Examples
+        --------
+        >>> from stemnmf_hs.decomposition._passes import PassCounter
+        >>> c = PassCounter()
+        >>> c.close_stage("init")
+        >>> c.by_stage
+        {'init': 0}
+        """
         self.by_stage[name] = self.by_stage.get(name, 0) + self._pending
         self._pending = 0
 
@@ -107,7 +117,7 @@ def count_passes():
         with _COUNTER_LOCK:
             _COUNTERS.remove(counter)
             if counter._pending:
-                counter._close("other")
+                counter.close_stage("other")
 
 
 def mark_stage(name):
@@ -129,7 +139,7 @@ def mark_stage(name):
     """
     with _COUNTER_LOCK:
         for counter in _COUNTERS:
-            counter._close(name)
+            counter.close_stage(name)
 
 
 @contextlib.contextmanager
