@@ -166,3 +166,17 @@ def test_dask_products_do_not_depend_on_the_blas_threads():
         ref_b = Y[:256].T @ parts[0] + Y[256:].T @ parts[1]
     assert np.array_equal(op.matmat(B), ref_a)
     assert np.array_equal(op.rmatmat(Y), ref_b.T)
+
+
+def test_estimator_reports_its_passes_by_stage():
+    import numpy as np
+
+    from stemnmf_hs import ConstrainedNMF
+
+    X = np.random.default_rng(0).random((20, 9)).astype(np.float32)
+    est = ConstrainedNMF(2, solver="als", diffraction_constraint=None, map_constraint=None,
+                         n_restarts=2, max_iter=3, tol=0, compression=4, power_iterations=1,
+                         refine_iter=2, random_state=0).fit(X)
+    # statistics 1, sketch 2 + 2 x 1, scoring 1, refinement 2 x 2, the polish's error 1
+    assert est.passes_ == {"init": 1, "sketch": 4, "iterations": 0, "scoring": 1,
+                           "refinement": 4, "polish": 1}

@@ -29,6 +29,7 @@ from ._operators import (
     sketch,
     sketch_rank,
 )
+from ._passes import PassCounter, count_passes
 from ._sweep import sweep_n_components
 
 from . import _operators
@@ -37,7 +38,9 @@ from . import _operators
 #: ``_operators`` (listed once, there).
 __all__ = sorted([
     "ConstrainedNMF",
+    "PassCounter",
     "check_n_components",
+    "count_passes",
     "constrained_nmf",
     "gaussian_kernel",
     "resolve_map_kernel",

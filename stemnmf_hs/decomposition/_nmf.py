@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 from ._constraints import make_diffraction_projection, make_map_projection
 from ._descent import fit_monotone
 from ._operators import DataOperator, as_operator, is_dask, sketch_rank
+from ._passes import count_passes
 from ._solver import fit_batched, nnls_maps
 
 __all__ = ["ConstrainedNMF", "check_n_components", "constrained_nmf"]
@@ -195,6 +196,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         statistics), ``"sketch"``, ``"iterations"``, ``"scoring"`` (the exact pass that
         scores every restart of a compressed fit), ``"refinement"`` (``refine_iter``) and
         ``"polish"`` (exact maps without ``[.]_H``); ``0.0`` for a stage that did not run.
+    passes_ : dict of int
+        Passes over the data of the last fit by stage (as ``timings_``; ``"other"`` for
+        passes outside a timed stage): what sets the time of a scan larger than memory
+        (:func:`~stemnmf_hs.decomposition.count_passes`).
     sketch_rank_ : int or None
         Rank ``l`` of the sketch in compressed mode (or of a sketch passed as ``X``), ``None``
         in exact mode.
@@ -464,12 +469,14 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
         rank = None if data.is_sketch else sketch_rank(self.compression, k, data.shape)
         rng = check_random_state(self.random_state)
-        if self.solver == "hals":
-            maps, components, info = self._fit_hals(data, k, rank, project_w, project_h, rng,
-                                                    init_maps)
-        else:
-            maps, components, info = self._fit_paper(data, k, rank, project_w, project_h, rng,
-                                                     init_maps)
+        with count_passes() as passes:
+            if self.solver == "hals":
+                maps, components, info = self._fit_hals(data, k, rank, project_w, project_h,
+                                                        rng, init_maps)
+            else:
+                maps, components, info = self._fit_paper(data, k, rank, project_w, project_h,
+                                                         rng, init_maps)
+        self.passes_ = dict(passes.by_stage)
         self.components_ = components
         self.n_components_ = k
         self.n_iter_ = info["n_iter"]
