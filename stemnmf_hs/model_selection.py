@@ -770,11 +770,10 @@ def combine_k(selection, heldout=None, representatives=None, heldout_rule="min")
     Cao's rule alone (on the same fits, seed 0): 8 of 8 and 0 of 4.  The held-out minimum
     alone overshoots on the multislice scan (7-10 at 1e4-1e5: multislice is not a sum of 5
     patterns, the score keeps finding structure) and the real-pattern scan (6-10); the IQA
-    check brings both
-    back to the truth.  The one-standard-error choice equalled the minimum in every
-    case-dose of that table (it differed once, 6 vs 8, with a test fraction of 0.5), so
-    the default is the minimum.  With a test fraction of 0.5 instead of 0.2,
-    1 of 4 at 1e3 (a fit on half the counts misses the weak crystals).
+    check brings both back to the truth.  The one-standard-error choice equalled the
+    minimum in every case-dose of that table (it differed once, 6 vs 8, with a test
+    fraction of 0.5), so the default is the minimum.  With a test fraction of 0.5 instead
+    of 0.2, 1 of 4 at 1e3 (a fit on half the counts misses the weak crystals).
 
     Parameters
     ----------
@@ -833,27 +832,32 @@ def combine_k(selection, heldout=None, representatives=None, heldout_rule="min")
 
     what = ("lowest held-out score" if heldout_rule == "min" else
             "smallest k within one standard error of the lowest held-out score")
-    for k in reversed(ks):
-        distinct[k] = is_distinct(k)
-        if distinct[k]:
-            break
-    best = k
+
+    def largest_distinct(candidates):
+        """The largest of ``candidates`` whose fit has distinct components (checks recorded
+        in ``distinct``), else ``None``."""
+        for kk in sorted(candidates, reverse=True):
+            distinct[kk] = is_distinct(kk)
+            if distinct[kk]:
+                return kk
+        return None
+
+    best = largest_distinct(ks)
+    if best is None:
+        best = ks[0]
     if best == start:
         reason = (f"k = {start} has the {what} (Poisson deviance of the test half) and "
                   "mutually distinct components")
     else:
         reason = (f"k = {start} has the {what} but near-duplicate components (Cao's IQA); "
                   f"k = {best} is the largest smaller k with distinct components")
-    held_k = best
-    for kk in reversed([int(v) for v in selection.k_values
-                        if held_k < int(v) <= choices["knee"]]):
-        distinct[kk] = is_distinct(kk)
-        if distinct[kk]:
-            best = kk
-            reason += (f"; raised to k = {best}, the largest k up to the knee of the "
-                       f"K-component loss (k = {choices['knee']}) with distinct components "
-                       "(the held-out score undershoots below ~0.1 count per pixel)")
-            break
+    raised = largest_distinct([int(v) for v in selection.k_values
+                               if best < int(v) <= choices["knee"]])
+    if raised is not None:
+        best = raised
+        reason += (f"; raised to k = {best}, the largest k up to the knee of the "
+                   f"K-component loss (k = {choices['knee']}) with distinct components "
+                   "(the held-out score undershoots below ~0.1 count per pixel)")
     reason += f"; Cao's criteria alone: k = {choices['cao']} ({selection.reason})"
     return {"suggested_k": int(best), "choices": choices, "distinct": distinct,
             "reason": reason}

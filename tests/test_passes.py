@@ -169,10 +169,6 @@ def test_dask_products_do_not_depend_on_the_blas_threads():
 
 
 def test_estimator_reports_its_passes_by_stage():
-    import numpy as np
-
-    from stemnmf_hs import ConstrainedNMF
-
     X = np.random.default_rng(0).random((20, 9)).astype(np.float32)
     est = ConstrainedNMF(2, solver="als", diffraction_constraint=None, map_constraint=None,
                          n_restarts=2, max_iter=3, tol=0, compression=4, power_iterations=1,

@@ -110,20 +110,6 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         from tqdm.auto import tqdm
 
         iterator = tqdm(ks, desc="Components sweep", unit="k", leave=False)
-    _sweep_fits(template, work, data, ks, iterator, warm_start, rng, score, out)
-    for key in ("loss", "error"):
-        out[key] = np.asarray(out[key], dtype=np.float64)
-    out["n_iter"] = np.asarray(out["n_iter"], dtype=int)
-    return out
-
-
-def _sweep_fits(template, work, data, ks, iterator, warm_start, rng, score, out):
-    """The fits of :func:`sweep_n_components`, appended to ``out``.
-
-    The loss and the score run with BLAS on one thread: their products are thin (``k``
-    columns) next to the elementwise work, and on two cores shared with other work
-    OpenBLAS's spinning threads made them 2-4x slower (36 x 36 x 128 x 128 benchmark scan).
-    """
     maps = None
     for k in iterator:
         est = clone(template).set_params(
@@ -134,6 +120,9 @@ def _sweep_fits(template, work, data, ks, iterator, warm_start, rng, score, out)
         if warm_start and maps is not None:
             init = _extend_maps(maps, int(k), rng)
         maps = est.fit_transform(work, init_maps=init)
+        # The loss and the score on one BLAS thread: their products are thin (k columns)
+        # next to the elementwise work, and on two cores shared with other work OpenBLAS's
+        # spinning threads made them 2-4x slower (36 x 36 x 128 x 128 benchmark scan).
         with _serial_blas():
             out["loss"].append(k_component_loss(data, (maps, est.components_)))
             if score is not None:
@@ -142,6 +131,10 @@ def _sweep_fits(template, work, data, ks, iterator, warm_start, rng, score, out)
         out["n_iter"].append(est.n_iter_)
         out["components"].append(est.components_)
         out["maps"].append(maps)
+    for key in ("loss", "error"):
+        out[key] = np.asarray(out[key], dtype=np.float64)
+    out["n_iter"] = np.asarray(out["n_iter"], dtype=int)
+    return out
 
 
 def _extend_maps(maps, k, rng):

@@ -477,8 +477,8 @@ class NumberOfComponentsMixin:
         components are all distinct by Cao's IQA criterion if it holds a near-duplicate
         pair, and raised to the largest distinct ``k`` up to the knee of the K-component
         loss where that is larger (the held-out score undershoots below about 0.1 count
-        per pixel).  Cao's loss, knee and IQA are computed as before, on the same fits (the loss
-        against the train part they were fitted to), and reported beside it:
+        per pixel).  Cao's loss, knee and IQA are computed as before, on the same fits
+        (the loss against the train part they were fitted to), and reported beside it:
         ``est.choices`` holds every criterion's own ``k``, ``est.summary()`` the scores and
         why.  Whether the data are counts, and their gain, is decided from the values and
         the variance-to-mean relation of neighbouring patterns
@@ -505,13 +505,13 @@ class NumberOfComponentsMixin:
             7 of 8 (kinematic 1e4: 3 for 5; docs/validation.md).  Its sweep runs
             ``max_iter=30`` monotone iterations after ``init_iter=10`` ALS ones, without the
             exact refinement (``refine_iter=0``; both ConstrainedNMF keywords, overridable
-            here): measured on the 36 x 36 x 128 x 128 benchmark scan, k = 2..20, 1.5-1.6x
-            the time of the sweep before the held-out score (ALS, ``heldout=False``; see
-            ``benchmarks/bench_k_selection.py --solvers``), with the same choices as 60
-            iterations.  With ``"als"`` the clipped least-squares updates oscillate and the
-            loss of a short fit can rise from one ``k`` to the next; the knee is therefore
-            located on the running minimum of the loss
-            (:func:`stemnmf_hs.model_selection.find_knee`).  ``"mu"`` lowers the loss
+            here): measured on the 36 x 36 x 128 x 128 benchmark scan, k = 2..20, 2.0-2.1x
+            the time of the sweep before the held-out score (ALS, ``heldout=False``) in the
+            same run on a shared machine (``benchmarks/bench_k_selection.py --solvers``),
+            with the same choices as 60 iterations.  With ``"als"`` the clipped
+            least-squares updates oscillate and the loss of a short fit can rise from one
+            ``k`` to the next; the knee is therefore located on the running minimum of the
+            loss (:func:`stemnmf_hs.model_selection.find_knee`).  ``"mu"`` lowers the loss
             monotonically but separates the components less well in few iterations.
         n_restarts : int, default 2
             Restarts per fit (a final fit uses the paper's 10).
