@@ -415,7 +415,7 @@ def main(argv=None):
                        solver=a.k_solver, **extra)
         k_lines = k_markdown(k_rows, {"k range": f"{k0}-{k1 - 1}", "solver": a.k_solver,
                                       **extra,
-                                      "sweep": "method defaults (2 restarts; hals: 10 ALS + 30 "
+                                      "sweep": "method defaults (2 restarts; hals: 10 ALS + 20 "
                                                "monotone iterations, tol 1e-3)"})
         config["total time"] = f"{time.perf_counter() - t0:.0f} s"
     write_markdown(Path(a.out), rows, clusters, config, residual, k_lines)

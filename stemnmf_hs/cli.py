@@ -593,7 +593,7 @@ def _estimate_k(s, args, params, signal_mask, log):
     kmin, kmax = args.estimate_k
     sweep = {key: value for key, value in params.items()
              if key not in ("solver", "n_restarts", "max_iter", "tol")}
-    n_restarts, max_iter = min(args.restarts, 2), min(args.max_iter, 30)
+    n_restarts, max_iter = min(args.restarts, 2), min(args.max_iter, 20)
     log(f"Choosing K: fits for K = {kmin}..{kmax}, {n_restarts} restart(s) of at most "
         f"{max_iter} iterations each")
     try:

@@ -335,8 +335,8 @@ def heldout_scores(test, maps, components, scale, floor=1e-6, cache=None):
         Smallest prediction in the deviance (data units).
     cache : dict, optional
         Filled on the first call and reused by the next ones with the same ``test``: the
-        test blocks and their non-zero entries (about the memory of ``test`` once more;
-        leave ``None`` for a lazy ``test`` too large to hold).
+        non-zero entries of the test blocks (at most twice the memory of ``test``; leave
+        ``None`` for a lazy ``test`` too large to hold).
 
     Returns
     -------
@@ -355,6 +355,13 @@ def heldout_scores(test, maps, components, scale, floor=1e-6, cache=None):
     W = np.asarray(maps, dtype=np.float32) * np.float32(scale)
     H = np.asarray(components, dtype=np.float32)
     n, f = W.shape[0], H.shape[1]
+    # Per pattern, without the dense residual: sum (y - mu)^2 = sum y^2 - 2 sum y mu +
+    # w G w^T (G = H H^T) and sum (y - mu) = sum y - w . (H 1); y mu and y log mu only where
+    # y > 0 (few pixels at low dose).
+    W64 = W.astype(np.float64)
+    H64 = H.astype(np.float64)
+    mu_mu = np.einsum("nk,nk->n", W64 @ (H64 @ H64.T), W64)
+    mu_sum = W64 @ H64.sum(axis=1)
     dev, sq = np.empty(n), np.empty(n)
     dask_in = _is_dask(test)
     blocks = list(_row_blocks(n, _block_rows(f)))
@@ -366,7 +373,7 @@ def heldout_scores(test, maps, components, scale, floor=1e-6, cache=None):
     for start, stop in blocks:
         mu = W[start:stop] @ H
         if cache is not None and start in cache:
-            y, idx, yp, ylogy = cache[start]
+            idx, rows, yp, ylogy, y2, ysum = cache[start]
         else:
             if dask_in:
                 if not held[1] <= start < held[2]:
@@ -378,18 +385,29 @@ def heldout_scores(test, maps, components, scale, floor=1e-6, cache=None):
                 y = np.asarray(test[start:stop], dtype=np.float32)
             idx = np.flatnonzero(y).astype(np.int32)    # the log only where y > 0
             yp = y.ravel()[idx]
-            rows = idx // np.int32(f)
-            ylogy = np.bincount(rows, weights=yp * np.log(yp), minlength=stop - start)
+            rows = np.searchsorted(idx, np.arange(stop - start) * f)  # each row's first
+            ylogy, y2, ysum = (_row_sums(v, rows) for v in (yp * np.log(yp), yp * yp, yp))
             if cache is not None:
-                cache[start] = (y, idx, yp, ylogy)
-        r = y - mu
-        sq[start:stop] = np.einsum("ij,ij->i", r, r, dtype=np.float64) / f
+                cache[start] = (idx, rows, yp, ylogy, y2, ysum)
+        mu_nz = mu.ravel()[idx]
+        ymu = _row_sums(yp * mu_nz, rows)
+        sq[start:stop] = np.maximum(y2 - 2.0 * ymu + mu_mu[start:stop], 0.0) / f
         # 2 [y log y - y log mu - (y - mu)], summed over the pixels of each pattern
-        ylogmu = np.bincount(idx // np.int32(f),
-                             weights=yp * np.log(np.maximum(mu.ravel()[idx], floor)),
-                             minlength=stop - start)
-        dev[start:stop] = 2.0 * (ylogy - ylogmu - r.sum(axis=1, dtype=np.float64)) / f
+        ylogmu = _row_sums(yp * np.log(np.maximum(mu_nz, floor)), rows)
+        dev[start:stop] = 2.0 * (ylogy - ylogmu - ysum + mu_sum[start:stop]) / f
     return {"deviance": dev, "squared": sq}
+
+
+def _row_sums(values, starts):
+    """Sums of the consecutive segments of ``values`` that begin at ``starts`` (sorted;
+    a segment is empty where the next start equals its own)."""
+    out = np.zeros(len(starts))
+    if values.size == 0:
+        return out
+    bounds = np.append(starts, values.size)
+    full = np.flatnonzero(bounds[1:] > bounds[:-1])
+    out[full] = np.add.reduceat(values, starts[full], dtype=np.float64)
+    return out
 
 
 def heldout_choice(k_values, row_scores):

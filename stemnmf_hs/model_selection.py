@@ -760,7 +760,7 @@ def combine_k(selection, heldout=None, representatives=None, heldout_rule="min")
        (:func:`select_k`).
 
     Measured (``benchmarks/validation.py --k``, k = 2..10, sweep defaults: the monotone
-    ``"hals"`` solver, 2 restarts, 10 ALS then 30 monotone iterations, test fraction 0.2;
+    ``"hals"`` solver, 2 restarts, 10 ALS then 20 monotone iterations, test fraction 0.2;
     truth 4, 5, 4, 5 for Kimoto-like, multislice, real-pattern and kinematic scans):
     suggested ``k`` within 1 of the truth in 8 of 8 case-doses from 1e4 electrons per
     pattern up and in 3 of 4 at 1e3 (kinematic: 3 for 5), for each of the seeds 0, 1 and

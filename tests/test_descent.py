@@ -9,7 +9,8 @@ import pytest
 
 from stemnmf_hs import ConstrainedNMF
 from stemnmf_hs.data import match_ground_truth, simulated_precipitates
-from stemnmf_hs.decomposition._descent import ScanBlur, remove_shared_rings
+from stemnmf_hs.decomposition._descent import ScanBlur
+from stemnmf_hs.decomposition._uniqueness import remove_shared_rings
 
 #: Relative rise of the objective tolerated as rounding: the products with the data are
 #: float32 (machine epsilon 1.2e-7); measured rises are at most ~2e-8, ALS's reach 1e-4.

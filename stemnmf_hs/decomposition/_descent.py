@@ -31,9 +31,9 @@ sweeps):
   ``lam * ||[d_j]_W - d_j||^2`` to its curvature).
 
 :func:`fit_monotone` runs the whole default fit (initialization by the paper's ALS, the
-monotone iterations, the refinement of compressed mode, the uniqueness rule); the estimator
-only calls it.  Over 600 lines as one topic: the default solver, its objective's operators
-and the uniqueness rule it ends with.
+monotone iterations, the refinement of compressed mode, the uniqueness rule of
+:mod:`._uniqueness`); the estimator only calls it.  Over 600 lines as one topic: the default
+solver and its objective's operators.
 
 Math module: arrays and data operators in, arrays out.
 """
@@ -47,6 +47,7 @@ from scipy import ndimage
 
 from ._operators import sketch
 from ._solver import fit_batched, lap, progress
+from ._uniqueness import remove_shared_rings
 
 _CONTROLLER = []
 
@@ -229,7 +230,7 @@ def ringlike_components(D, labels, factor=2.0, floor=0.1):
     return v <= np.maximum(factor * v.min(axis=1, keepdims=True), floor)
 
 
-def _hals_diffractions(D, MtX, MtM, sweeps, project_w=None, sel=None, penalty=0.0):
+def _hals_diffractions(D, MtX, MtM, sweeps, project_w=None, sel=None, penalty=0.0, P=None):
     """HALS sweeps: every row of ``D`` ``(R, k, F)`` in turn is the exact non-negative
     least-squares row given the others (Cichocki & Phan 2009, eq. 10).
 
@@ -237,15 +238,20 @@ def _hals_diffractions(D, MtX, MtM, sweeps, project_w=None, sel=None, penalty=0.
     ``a ||d||^2 - 2 b.d + penalty * a * ||[d]_W - d||^2`` (``a = (M^T M)_jj``, ``b`` the
     row's share of ``M^T X``) over the candidates: the current row, its HALS update, the
     projection of that update and the point halfway, so no row update raises ``J``.
+    ``P`` ``(R, k, F)``: ``[D]_W`` when known (else computed).  Returns the rows and their
+    projections (``None`` without ``project_w``; rows of no penalized component are not
+    kept current there).
     """
     with _serial_blas():
-        return _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty)
+        return _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty, P)
 
 
-def _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty):
+def _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty, P):
     """The sweeps of :func:`_hals_diffractions` (BLAS threads as the caller set them)."""
     D = D.copy()
-    k = D.shape[1]
+    R, k, F = D.shape
+    if project_w is not None and sel[:, :].any():
+        P = (project_w(D.reshape(R * k, F)).reshape(R, k, F) if P is None else P.copy())
     diag = np.maximum(np.einsum("rjj->rj", MtM), _EPS)
     for _ in range(sweeps):
         for j in range(k):
@@ -256,23 +262,25 @@ def _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty):
                 continue
             a = diag[:, j].astype(np.float64)
             on = sel[:, j]
-            old = D[:, j]
-            # Candidates (4, R, F): the current row, its HALS update, the update's projection
-            # and the point halfway; their projections in two stacked calls of ``[.]_W``.
-            R = old.shape[0]
-            P1 = project_w(np.concatenate([old, new])).reshape(2, R, -1)
-            half_new = 0.5 * (new + P1[1])
-            P2 = project_w(np.concatenate([P1[1], half_new])).reshape(2, R, -1)
-            cands = np.stack([old, new, P1[1], half_new])
-            proj = np.concatenate([P1, P2])
+            # Candidates (4, R, F): the current row (its projection known), its HALS update,
+            # the update's projection and the point halfway; three projections per row.
+            p_new = project_w(new)
+            half_new = 0.5 * (new + p_new)
+            P2 = project_w(np.concatenate([p_new, half_new])).reshape(2, R, -1)
+            cands = np.stack([D[:, j], new, p_new, half_new])
+            proj = np.stack([P[:, j], p_new, P2[0], P2[1]])
             diff = proj - cands
-            dist = np.einsum("crf,crf->cr", diff, diff, dtype=np.float64)
-            quad = a * np.einsum("crf,crf->cr", cands, cands, dtype=np.float64)
-            lin = np.einsum("rf,crf->cr", b, cands, dtype=np.float64)
+            # float32 sums (3-4x faster than float64 ones here): a wrong choice between two
+            # candidates within rounding of each other is caught by the float64 check of J
+            # over the whole stack after the sweeps.
+            dist = np.einsum("crf,crf->cr", diff, diff).astype(np.float64)
+            quad = a * np.einsum("crf,crf->cr", cands, cands).astype(np.float64)
+            lin = np.einsum("rf,crf->cr", b, cands).astype(np.float64)
             vals = quad - 2.0 * lin + penalty * a * np.where(on, dist, 0.0)
             best = vals.argmin(axis=0)
             D[:, j] = cands[best, np.arange(R)]
-    return D
+            P[:, j] = proj[best, np.arange(R)]
+    return D, (P if project_w is not None else None)
 
 
 def _hals_maps(M, XDt, DDt, extra, sweeps):
@@ -405,20 +413,21 @@ def _fit_hals(data, k, *, blur, project_w, ring_labels, penalty, continuity_comp
     sel = np.zeros((R, k), bool)
     use_w = project_w is not None
 
-    def distances(Dc):
-        """``(||[d_j]_W - d_j||^2 on the penalized rows (R, k), [Dc]_W (R, k, F))``."""
-        if not use_w:
-            return np.zeros((R, k))
-        P = project_w(Dc.reshape(R * k, F)).reshape(R, k, F)
-        d = np.einsum("rkf,rkf->rk", P - Dc, P - Dc, dtype=np.float64)
+    def distances(Dc, P=None):
+        """``||[d_j]_W - d_j||^2`` on the penalized rows ``(R, k)`` (``P`` ``(R, k, F)``:
+        ``[Dc]_W`` where known) and ``[Dc]_W``."""
+        if not use_w or not sel.any():
+            return np.zeros((R, k)), None
+        if P is None:
+            P = project_w(Dc.reshape(R * k, F)).reshape(R, k, F)
+        diff = P - Dc
+        d = np.einsum("rkf,rkf->rk", diff, diff, dtype=np.float64)
         return np.where(sel, d, 0.0), P
 
-    def objective_w(MtX, MtM, Dc):
-        """``J - ||B X||^2`` per restart ``(R,)`` for diffractions ``Dc`` ``(R, k, F)`` at the current maps."""
-        f = fit_terms(MtX, MtM, Dc)
-        if not use_w or not sel.any():
-            return f
-        return f + penalty * (np.einsum("rjj->rj", MtM) * distances(Dc)[0]).sum(1)
+    def objective_w(MtX, MtM, Dc, dist):
+        """``J - ||B X||^2`` per restart ``(R,)`` for diffractions ``Dc`` ``(R, k, F)`` at
+        the current maps, their penalized distances ``dist`` ``(R, k)`` given."""
+        return fit_terms(MtX, MtM, Dc) + penalty * (np.einsum("rjj->rj", MtM) * dist).sum(1)
 
     def normalize(D, M):
         """Unit-sum rows of ``D`` ``(R, k, F)``, the inverse factor on ``M`` ``(R, N, k)`` (``J`` unchanged)."""
@@ -429,7 +438,7 @@ def _fit_hals(data, k, *, blur, project_w, ring_labels, penalty, continuity_comp
     # Initialization: unpenalized HALS iterations from random maps, then fix S.
     for _ in range(init_iter):
         MtX = products_t(M)
-        D = _hals_diffractions(D, MtX, M.transpose(0, 2, 1) @ M, 1)
+        D = _hals_diffractions(D, MtX, M.transpose(0, 2, 1) @ M, 1)[0]
         D, M = normalize(D, M)
         XDt, _ = products(D)
         M = _hals_maps(M, XDt, D @ D.transpose(0, 2, 1), 0.0, 1)
@@ -442,21 +451,22 @@ def _fit_hals(data, k, *, blur, project_w, ring_labels, penalty, continuity_comp
     hist = np.full((max_iter, 4, R), np.nan)
     n_iter = 0
     iterations = range(max_iter) if progress is None else progress(range(max_iter))
+    dist, P = distances(D)  # [D]_W carried from one iteration to the next
     for it in iterations:
         M64 = M.astype(np.float64)
         MtM = M64.transpose(0, 2, 1) @ M64
         MtX = products_t(M)
-        Du = _hals_diffractions(D, MtX, MtM.astype(np.float32), inner_sweeps,
-                                project_w if use_w else None, sel, penalty)
+        Du, Pu = _hals_diffractions(D, MtX, MtM.astype(np.float32), inner_sweeps,
+                                    project_w if use_w else None, sel, penalty, P)
         # Row by row the update cannot raise J; the whole-stack check guards the rounding.
-        cands = [Du, D]
-        vals = np.stack([objective_w(MtX, MtM, c) for c in cands])
+        vals = np.stack([objective_w(MtX, MtM, Du, distances(Du, Pu)[0]),
+                         objective_w(MtX, MtM, D, dist)])
         best = vals.argmin(axis=0)
-        D_new = np.stack([cands[b][r] for r, b in enumerate(best)])
+        D_new = np.where((best == 0)[:, None, None], Du, D)
         D_new, M = normalize(D_new, M)
         XDt, XDt_raw = products(D_new)
         DDt = D_new @ D_new.transpose(0, 2, 1)
-        dist = distances(D_new)[0] if use_w else np.zeros((R, k))
+        dist, P = distances(D_new)
         M_new = _hals_maps(M, XDt, DDt, penalty * dist, inner_sweeps)
         M64 = M_new.astype(np.float64)
         MtM = M64.transpose(0, 2, 1) @ M64
@@ -652,173 +662,6 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
     info["restart_errors"][np.argmin(info["restart_errors"])] = error
     return (np.ascontiguousarray(maps[:, order]), np.ascontiguousarray(components[order]),
             info)
-
-
-def _contained_multiples(D, o, quantile, support, labels, rows=None):
-    """``a`` ``(k,)``: the multiple of ``D[o]`` each row of ``D`` contains (see
-    :func:`remove_shared_rings`); with ``rows``, only those rows' (the others 0)."""
-    if rows is not None:
-        a = np.zeros(D.shape[0])
-        if len(rows):
-            a[rows] = _contained_multiples(np.concatenate([D[rows], D[o:o + 1]]), len(rows),
-                                           quantile, support, labels)[:-1]
-        return a
-    if labels is None:
-        top = D[o].max()
-        s = D[o] >= support * top
-        ratio = D[:, s] / D[o, s]
-        return np.quantile(ratio, quantile, axis=1) if quantile > 0 else ratio.min(axis=1)
-    n_rings = int(labels.max()) + 1
-    counts = np.bincount(labels, minlength=n_rings)
-    ring_mean = np.bincount(labels, weights=D[o], minlength=n_rings) / np.maximum(counts, 1)
-    rings = np.flatnonzero((ring_mean >= support * ring_mean.max()) & (counts > 0))
-    on = np.isin(labels, rings)  # only the supported rings' pixels are sorted
-    per_ring = ring_quantiles(D[:, on], labels[on], quantile, rings)[:, rings]
-    return (per_ring / ring_mean[rings]).min(axis=1)
-
-
-def ring_quantiles(D, labels, quantile, rings=None):
-    """``(m, n_rings)``: the ``quantile`` of every row of ``D`` ``(m, F)`` on every ring.
-
-    One sort per row (by ring, then value) instead of a call per ring; the linear
-    interpolation of :func:`numpy.quantile`'s default method.  Rings not in ``rings`` (and
-    empty rings) are 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> D = np.array([[4., 1., 3., 9., 2.]])
-    >>> ring_quantiles(D, np.array([0, 0, 0, 1, 1]), 0.5).tolist()
-    [[3.0, 5.5]]
-    """
-    D = np.asarray(D, dtype=np.float64)
-    labels = np.asarray(labels)
-    n_rings = int(labels.max()) + 1
-    counts = np.bincount(labels, minlength=n_rings)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    # Rows scaled into [-1, 1]: ring r's values sort within [3r - 1, 3r + 1], contiguous.
-    scale = max(float(np.abs(D).max()), 1e-300)
-    key = np.sort(labels[None, :] * 3.0 + D / scale, axis=1)
-    out = np.zeros((D.shape[0], n_rings))
-    rings = np.flatnonzero(counts > 0) if rings is None else np.asarray(rings)
-    rings = rings[counts[rings] > 0]
-    pos = quantile * (counts[rings] - 1)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, counts[rings] - 1)
-    frac = pos - lo
-    base = rings * 3.0
-    v_lo = key[:, starts[rings] + lo] - base
-    v_hi = key[:, starts[rings] + hi] - base
-    out[:, rings] = (v_lo + frac * (v_hi - v_lo)) * scale
-    return out
-
-
-def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10, tol=1e-6,
-                        labels=None):
-    """Move the rings a diffraction shares with the amorphous components into their maps.
-
-    NMF cannot tell ``d_c`` from ``d_c + a d_o`` when the maps compensate (``m_o -> m_o -
-    a m_c``): a crystal diffraction may carry a copy of the amorphous rings while the
-    amorphous map dips inside the crystal.  For every ring-like source ``o`` (largest map
-    norm first) and every other component ``c`` that is not a larger source, ``a`` is the
-    multiple of ``d_o`` that ``d_c`` contains; ``d_c <- max(d_c - a d_o, 0)`` and ``m_o <-
-    m_o + a m_c``, so ``M D`` changes only by ``m_c`` times the clipped remainder.  Repeated
-    until no ``a`` exceeds ``tol``; rows are renormalized to unit sum with the inverse
-    factor on the maps.
-
-    A smaller ring-like component gives its rings to the larger one too: a weak crystal
-    (1 % crystallinity) found as "rings plus faint spots" is ring-like by its azimuthal
-    variation, and while it kept its rings the matrix map dipped wherever it lay
-    (validation, kinematic case at 1e4 electrons per pattern: matrix map r 0.12, now 0.94,
-    the 1 % crystal's diffraction cosine 0.25 -> 0.60).  At 1e3 electrons per pattern, where
-    the matrix splits into two noisy pieces, the matched piece's map r fell 0.40 -> 0.25
-    (primitive ALS 0.35): docs/validation.md.
-
-    ``a`` is estimated
-
-    * with ``labels`` (ring index per pixel): the smallest, over the rings where ``d_o``'s
-      ring mean is at least ``support`` of its largest, of the ``quantile`` of ``d_c`` on
-      the ring over ``d_o``'s ring mean.  With ``quantile=0.5`` (a ring median) the spots of
-      ``d_c`` and its pixel noise are ignored and clipped zeros do not pull ``a`` to zero.
-    * without: the ``quantile`` of the pixel ratios ``d_c / d_o`` where ``d_o >= support *
-      max(d_o)``; ``quantile=0`` is the strict rule (the product is unchanged exactly) but a
-      noise extreme on noisy factors.
-
-    On the built-in simulation (``simulated_precipitates(seed=0)``, default fit) the
-    crystal cosines rise from 0.59-0.67 to 0.92-0.97 with the ring median; the pixel rule
-    (quantile 0.05) reaches only 0.81-0.88 because the fit's crystal diffractions have
-    clipped zeros on the rings.  The rule cannot tell a copy of the amorphous rings from a
-    crystal's own diffuse halo: real patterns with one (the ASTAR pattern holds about 0.45 of
-    the amorphous pattern) lose that halo to the amorphous map (``unique_components=False``
-    keeps it).
-
-    Parameters
-    ----------
-    D : numpy.ndarray
-        ``(k, F)`` non-negative diffractions.
-    M : numpy.ndarray
-        ``(N, k)`` non-negative maps.
-    ringlike : numpy.ndarray of bool
-        ``(k,)``, the sources (amorphous components).
-    quantile, support : float
-    n_passes : int
-    tol : float
-    labels : numpy.ndarray of int, optional
-        ``(F,)`` ring index of every pixel (``RingBinning.labels``): the ring rule.
-
-    Returns
-    -------
-    D_new : numpy.ndarray
-        ``(k, F)`` float32, unit sum.
-    M_new : numpy.ndarray
-        ``(N, k)`` float32.
-    moved : numpy.ndarray
-        ``(k, k)``: ``moved[c, o]`` the multiple of ``d_o`` taken out of ``d_c``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> ring = np.array([1., 1., 1., 1.]) / 4
-    >>> spot = np.array([0., 0., 1., 0.])
-    >>> D = np.stack([ring, 0.5 * ring + 0.5 * spot])
-    >>> M = np.array([[1., 0.], [0., 1.]])
-    >>> D2, M2, moved = remove_shared_rings(D, M, np.array([True, False]), quantile=0)
-    >>> D2.round(3).tolist()
-    [[0.25, 0.25, 0.25, 0.25], [0.0, 0.0, 1.0, 0.0]]
-    >>> bool(np.allclose(M2 @ D2, M @ D))
-    True
-    >>> labels = np.array([0, 0, 0, 0])  # one ring: its median ignores the spot
-    >>> remove_shared_rings(D, M, np.array([True, False]), 0.5, labels=labels)[2][1, 0]
-    np.float64(0.5)
-    """
-    D = np.maximum(np.array(D, dtype=np.float64), 0)
-    M = np.array(M, dtype=np.float64)
-    labels = None if labels is None else np.asarray(labels)
-    k = D.shape[0]
-    moved = np.zeros((k, k))
-    sources = np.flatnonzero(ringlike)
-    sources = sources[np.argsort(-np.linalg.norm(M[:, sources], axis=0), kind="stable")]
-    for _ in range(n_passes):
-        biggest = 0.0
-        for i, o in enumerate(sources):
-            if not D[o].max() > 0:
-                continue
-            # A source keeps its own rings, and so does every larger one (by map norm); a
-            # smaller ring-like component gives its copy of them to this one.
-            rows = np.setdiff1d(np.flatnonzero(D.max(axis=1) > 0), sources[:i + 1])
-            a = _contained_multiples(D, o, quantile, support, labels, rows)
-            a = np.where(a > tol, a, 0.0)
-            if not a.any():
-                continue
-            D = np.maximum(D - a[:, None] * D[o], 0)
-            M[:, o] += M @ a
-            moved[:, o] += a
-            biggest = max(biggest, float(a.max()))
-        if biggest <= tol:
-            break
-    s = D.sum(axis=1)
-    s = np.where(s > 0, s, 1.0)
-    return (D / s[:, None]).astype(np.float32), (M * s).astype(np.float32), moved
 
 
 def product_change(old, new):

@@ -108,7 +108,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     unique_components : bool, optional
         Remove from every other component the largest multiple of an amorphous (ring-like)
         diffraction it contains and move that intensity to the amorphous map
-        (:func:`~stemnmf_hs.decomposition._descent.remove_shared_rings`, ring-median
+        (:func:`~stemnmf_hs.decomposition._uniqueness.remove_shared_rings`, ring-median
         rule): NMF cannot tell ``d_c`` from ``d_c + a d_amorphous`` when the
         maps compensate, and crystal diffractions otherwise carry the amorphous rings.  The
         product ``maps @ components_`` changes only by the clipped remainder (relative

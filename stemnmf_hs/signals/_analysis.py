@@ -503,12 +503,12 @@ class NumberOfComponentsMixin:
             (the estimator's default, monotone) chose ``k`` within 1 of the truth on every
             validation case from 1e4 electrons per pattern up (8 of 8), the paper's ALS on
             7 of 8 (kinematic 1e4: 3 for 5; docs/validation.md).  Its sweep runs
-            ``max_iter=30`` monotone iterations after ``init_iter=10`` ALS ones, without the
+            ``max_iter=20`` monotone iterations after ``init_iter=10`` ALS ones, without the
             exact refinement (``refine_iter=0``; both ConstrainedNMF keywords, overridable
-            here): measured on the 36 x 36 x 128 x 128 benchmark scan, k = 2..20, 2.0-2.1x
+            here): measured on the 36 x 36 x 128 x 128 benchmark scan, k = 2..20, 1.40x
             the time of the sweep before the held-out score (ALS, ``heldout=False``) in the
-            same run on a shared machine (``benchmarks/bench_k_selection.py --solvers``),
-            with the same choices as 60 iterations.  With ``"als"`` the clipped
+            same run (``benchmarks/bench_k_selection.py --solvers --repeat 3``), with the
+            same choices on the validation cases as 30 or 60 iterations.  With ``"als"`` the clipped
             least-squares updates oscillate and the loss of a short fit can rise from one
             ``k`` to the next; the knee is therefore located on the running minimum of the
             loss (:func:`stemnmf_hs.model_selection.find_knee`).  ``"mu"`` lowers the loss
@@ -587,7 +587,7 @@ class NumberOfComponentsMixin:
                 f"{ks.tolist()}. Use e.g. range(2, 21)."
             )
         if max_iter is None:
-            max_iter = 30 if solver == "hals" else 100
+            max_iter = 20 if solver == "hals" else 100
         if solver == "hals":  # the sweep's short monotone fits (see ``solver``)
             kwargs = {"init_iter": 10, "refine_iter": 0, **kwargs}
         opts = dict(kwargs, solver=solver, n_restarts=n_restarts, max_iter=max_iter, tol=tol,
