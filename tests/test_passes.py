@@ -116,6 +116,36 @@ def test_sweep_shares_one_sketch(counts):
                                "refinement": 2 * len(ks), "loss": len(ks)}
 
 
+@pytest.mark.parametrize("kind", ["uint16", "dask"])
+def test_default_sweep_reads_the_data_once_per_k_after_scoring(counts, kind):
+    """The sweep's monotone fits (no refinement) give the error after the uniqueness rule
+    against their sketch; the exact error comes from the loss's pass: per k a scoring and
+    a loss pass, nothing else."""
+    ks = [2, 3, 4]
+    est = _est(compression="auto", power_iterations=1, refine_iter=0, init_iter=2)
+    with count_passes() as passes:
+        out = sweep_n_components(est, _data(counts, kind), ks)
+    stages = {key: n for key, n in passes.by_stage.items() if n}
+    assert stages == {"sketch": 4, "scoring": len(ks), "loss": len(ks),
+                      **({} if kind == "dask" else {"init": 1})}
+    X = counts.astype(np.float64)
+    exact = [np.linalg.norm(X - m.astype(np.float64) @ c) for m, c in
+             zip(out["maps"], out["components"])]
+    np.testing.assert_allclose(out["error"], exact, rtol=1e-5)
+
+
+def test_sketch_only_fit_reports_its_error_against_the_sketch(counts):
+    """``refine_iter=0``: ``reconstruction_err_`` is ``||Q B - maps @ components||`` (as
+    ``history_["mse"]``), read from no further pass over the data."""
+    est = _est(compression="auto", refine_iter=0, init_iter=2, random_state=1)
+    with count_passes() as passes:
+        maps = est.fit_transform(counts)
+    assert est.uniqueness_change_ > 0  # the rule moved the factors: their error is new
+    assert passes.by_stage.get("polish", 0) == 0 and passes.by_stage.get("other", 0) == 0
+    exact = np.linalg.norm(counts - maps.astype(np.float64) @ est.components_)
+    assert est.reconstruction_err_ == pytest.approx(exact, rel=0.05)
+
+
 def test_counters_nest_and_stages_close(counts):
     op = as_operator(counts)
     with count_passes() as outer:

@@ -648,8 +648,11 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
     info["timings"] = timings
     n_samples, n_features = data.shape
     error = np.sqrt(info["history"]["mse"][-1] * n_samples * n_features)
-    if change > 0:  # one exact pass for the error of the moved factors
-        exact = data.exact
+    if change > 0:  # the error of the moved factors against what the fit last iterated
+        # on: the data (one pass), or the sketch when no exact iteration followed it (every
+        # error in the history is then the sketch's; a k sweep gets the exact error from its
+        # loss pass instead of one more pass over a lazy scan per k)
+        exact = work if work.is_sketch and refine_iter == 0 else data.exact
         error = np.sqrt(max(
             exact.stats()[0]
             - 2.0 * np.einsum("nk,nk->", maps, exact.matmat(components.T),

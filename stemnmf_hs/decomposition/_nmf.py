@@ -181,7 +181,9 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_iter_ : int
         Iterations run by the kept restart (in compressed mode including ``refine_iter``).
     reconstruction_err_ : float
-        Frobenius norm ``||X - maps @ components_||`` of the kept restart.
+        Frobenius norm ``||X - maps @ components_||`` of the kept restart; in compressed
+        mode with ``refine_iter=0`` and ``solver="hals"`` against the sketch ``Q B``, as
+        every ``history_["mse"]`` of such a fit (no pass over the data for it).
     history_ : dict of numpy.ndarray
         Per-iteration convergence of the kept restart, each ``(n_iter_,)``: ``"mse"``, the mean
         squared error over all matrix elements (in compressed mode against the sketch
@@ -190,7 +192,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         (paper step 7, Fig. 7; ``nan`` at the first iteration).
     restart_errors_ : numpy.ndarray
         ``(n_restarts,)`` final Frobenius errors ``||X - maps @ components||`` of every
-        restart, against the data in both modes.
+        restart, against the data in both modes (the kept restart's entry is
+        ``reconstruction_err_``).
     timings_ : dict of float
         Wall seconds of the stages of the last fit: ``"init"`` (initial maps, data
         statistics), ``"sketch"``, ``"iterations"``, ``"scoring"`` (the exact pass that

@@ -50,7 +50,7 @@ from threadpoolctl import threadpool_limits
 from ._chunks import (
     _BLOCK_ROWS,
     _CANCELLED,
-    _chunk_abs_residual_sum,
+    _chunk_residual_sums,
     _chunk_sum_squares,
     _chunk_t_times,
     _chunk_times,
@@ -746,7 +746,7 @@ def _orthonormal(Y):
     return np.ascontiguousarray(q, dtype=np.float32)
 
 
-def k_component_loss(data, reconstruction):
+def k_component_loss(data, reconstruction, return_error=False):
     """K-component loss: the mean absolute reconstruction error of one NMF.
 
     ``L = 1 / (M N) sum_ij |V(i, j) - V'(i, j)|`` with ``V`` the data and ``V' = W H`` the
@@ -762,11 +762,16 @@ def k_component_loss(data, reconstruction):
         Same shape: ``maps @ components`` of the NMF with ``k`` components; or the pair
         ``(maps, components)`` (``(N, k)``, ``(k, F)``), whose product is then formed block
         by block (streamed chunk by chunk for dask data) and never held whole.
+    return_error : bool, default False
+        Also return the Frobenius error ``||V - V'||_F`` from the same pass over the data
+        (the k sweep records both without reading a lazy scan twice).
 
     Returns
     -------
     float
         Mean absolute error, in the data's unit per pixel (e.g. electrons).
+    float
+        With ``return_error``: the Frobenius error, in the data's unit.
 
     Raises
     ------
@@ -780,8 +785,8 @@ def k_component_loss(data, reconstruction):
     >>> V = np.ones((2, 3))
     >>> k_component_loss(V, np.zeros((2, 3)))
     1.0
-    >>> k_component_loss(V, (np.ones((2, 1)), np.full((1, 3), 0.5)))
-    0.5
+    >>> k_component_loss(V, (np.ones((2, 1)), np.full((1, 3), 0.5)), return_error=True)
+    (0.5, 1.224744871391589)
     """
     op = None
     if isinstance(data, DataOperator):
@@ -799,29 +804,35 @@ def k_component_loss(data, reconstruction):
             "shape; reconstruct with maps @ components of the same unfolded data."
         )
     if not isinstance(reconstruction, tuple):
-        value = float(abs(data - reconstruction).mean())
+        residual = (data.astype(np.float64) if is_dask(data)
+                    else np.asarray(data, dtype=np.float64)) - reconstruction
+        sums = [abs(residual).sum(), (residual ** 2).sum()]
+        if is_dask(residual):
+            import dask
+
+            sums = dask.compute(*sums)
     elif is_dask(data):
-        value = _streamed_abs_residual_mean(data, maps, components)
+        sums = _streamed_residual_sums(data, maps, components)
     else:
         if not isinstance(data, InMemoryOperator):
             data = InMemoryOperator(np.asarray(data))
         maps = np.asarray(maps, dtype=np.float32)
         components = np.asarray(components, dtype=np.float32)
-        total = sum(
-            float(_chunk_abs_residual_sum(x, maps[s:s + x.shape[0]], components)[0, 0])
-            for s, x in data.blocks()
-        )
-        value = total / max(data.shape[0] * data.shape[1], 1)
+        sums = sum(_chunk_residual_sums(x, maps[s:s + x.shape[0]], components)[0]
+                   for s, x in data.blocks())
     with _stage("loss"):
         _record(op, "loss")
-    if not np.isfinite(value):
+    sums = np.asarray(sums, dtype=np.float64).reshape(2)
+    value = float(sums[0]) / max(int(np.prod(np.shape(data))), 1)
+    if not np.isfinite(sums).all():
         raise ValueError("the K-component loss is not finite: the data or the "
                          "reconstruction contain NaN or infinite values.")
-    return value
+    return (value, float(np.sqrt(sums[1]))) if return_error else value
 
 
-def _streamed_abs_residual_mean(X, maps, components):
-    """``mean |X - maps @ components|`` over a dask ``X``, one streamed pass."""
+def _streamed_residual_sums(X, maps, components):
+    """``(sum |X - maps @ components|, sum (X - maps @ components)**2)`` over a dask ``X``,
+    one streamed pass."""
     import dask.array as da
 
     if X.numblocks[1] != 1:
@@ -830,6 +841,6 @@ def _streamed_abs_residual_mean(X, maps, components):
                       chunks=(X.chunks[0], -1))
     D = np.ascontiguousarray(components, dtype=np.float32)
     pid = next(_PRODUCT_IDS)
-    res = da.map_blocks(_chunk_abs_residual_sum, X, M, D, pid,
-                        chunks=((1,) * X.numblocks[0], (1,)), dtype=np.float64)
-    return float(_compute(pid, res.sum())[0]) / (X.shape[0] * X.shape[1])
+    res = da.map_blocks(_chunk_residual_sums, X, M, D, pid,
+                        chunks=((1,) * X.numblocks[0], (2,)), dtype=np.float64)
+    return _compute(pid, res.sum(axis=0))[0]

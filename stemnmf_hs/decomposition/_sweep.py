@@ -15,7 +15,7 @@ residual ``mean |V - W H|`` over all matrix elements.  Work is reused along the 
   :func:`sweep_n_components`).
 
 The loss of every fit is :func:`~stemnmf_hs.decomposition.k_component_loss`, streamed
-against the data.
+against the data; the same pass gives the fit's exact Frobenius error.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
     dict
         ``"k"`` ``(n_k,)`` int; ``"loss"`` ``(n_k,)`` float64, the K-component loss ``mean
         |X - maps @ components|`` (data units per pixel); ``"error"`` ``(n_k,)`` Frobenius
-        errors; ``"n_iter"`` ``(n_k,)``; ``"components"`` list of ``(k, F)`` float32 unit-sum
+        errors ``||X - maps @ components||`` against the data (from the loss's pass; a
+        compressed fit's own ``reconstruction_err_`` may be against its sketch); ``"n_iter"`` ``(n_k,)``; ``"components"`` list of ``(k, F)`` float32 unit-sum
         diffractions; ``"maps"`` list of ``(N, k)`` float32 maps; with ``score``,
         ``"score"`` the list of its results.
 
@@ -124,10 +125,11 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         # next to the elementwise work, and on two cores shared with other work OpenBLAS's
         # spinning threads made them 2-4x slower (36 x 36 x 128 x 128 benchmark scan).
         with _serial_blas():
-            out["loss"].append(k_component_loss(data, (maps, est.components_)))
+            loss, error = k_component_loss(data, (maps, est.components_), return_error=True)
             if score is not None:
                 out["score"].append(score(maps, est.components_))
-        out["error"].append(est.reconstruction_err_)
+        out["loss"].append(loss)
+        out["error"].append(error)
         out["n_iter"].append(est.n_iter_)
         out["components"].append(est.components_)
         out["maps"].append(maps)
