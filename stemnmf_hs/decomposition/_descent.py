@@ -648,14 +648,18 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
     info["timings"] = timings
     n_samples, n_features = data.shape
     error = np.sqrt(info["history"]["mse"][-1] * n_samples * n_features)
-    if change > 0:  # the error of the moved factors against what the fit last iterated
-        # on: the data (one pass), or the sketch when no exact iteration followed it (every
-        # error in the history is then the sketch's; a k sweep gets the exact error from its
-        # loss pass instead of one more pass over a lazy scan per k)
-        exact = work if work.is_sketch and refine_iter == 0 else data.exact
+    sketch_only = work.is_sketch and refine_iter == 0
+    if sketch_only or change > 0:
+        # The error of the final factors: after exact iterations, one pass over the data
+        # when the uniqueness rule moved them; a fit that never read the data after its
+        # sketch takes the cross term from the sketch and the data's energy (cached since
+        # the first pass) -- within a fraction of a percent of the exact error, where the
+        # sketch's own error leaves out the noise outside its range (8x too small on the
+        # benchmark scan).  A k sweep gets the exact error from its loss pass.
+        products = work if sketch_only else data.exact
         error = np.sqrt(max(
-            exact.stats()[0]
-            - 2.0 * np.einsum("nk,nk->", maps, exact.matmat(components.T),
+            data.exact.stats()[0]
+            - 2.0 * np.einsum("nk,nk->", maps, products.matmat(components.T),
                               dtype=np.float64)
             + np.einsum("ij,ij->", maps.T.astype(np.float64) @ maps,
                         components.astype(np.float64) @ components.T), 0.0))
