@@ -94,6 +94,9 @@ class RunRecord:
         Warnings raised during the run.
     indexing : IndexingResult, optional
         The components indexed against ``--phase``.
+    passes : dict
+        Step name -> :class:`~stemnmf_hs.decomposition.PassCounter` of the passes over the
+        data that step's solver made (the pass budget).
     """
 
     args: object
@@ -113,6 +116,33 @@ class RunRecord:
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     indexing: object = None
+    passes: dict = field(default_factory=dict)
+
+
+def pass_budget(counter):
+    """One line for a :class:`~stemnmf_hs.decomposition.PassCounter`: its total and the
+    passes of every stage that read the data.
+
+    Parameters
+    ----------
+    counter : PassCounter
+        From :func:`stemnmf_hs.decomposition.count_passes`.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stemnmf_hs.decomposition import as_operator, count_passes
+    >>> with count_passes() as passes:
+    ...     _ = as_operator(np.ones((4, 3), np.float32)).matmat(np.ones((3, 1), np.float32))
+    >>> pass_budget(passes)
+    '1 (other 1)'
+    """
+    stages = ", ".join(f"{name} {n}" for name, n in counter.by_stage.items() if n)
+    return f"{counter.total}" + (f" ({stages})" if stages else "")
 
 
 # ----------------------------------------------------------------------------- figures
@@ -383,6 +413,9 @@ def summary_sections(run):
     if run.truth_rows:
         sections.append(("ground truth (simulation)", list(run.truth_rows)))
     sections.append(("timing", [f"{name}: {sec:.2f} s" for name, sec in run.timings.items()]))
+    if run.passes:
+        sections.append(("passes over the data", [f"{name}: {pass_budget(counter)}"
+                                                  for name, counter in run.passes.items()]))
     sections.append(("versions", [f"{n}: {v}" for n, v in versions().items()]))
     if run.notes:
         sections.append(("warnings", list(dict.fromkeys(run.notes))))

@@ -723,7 +723,8 @@ def run(args, log=print, notes=None):
     >>> sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + ("dendrogram.png",))
     True
     """
-    from ._report import RunRecord, summary_sections, write_report, write_summary
+    from ._report import RunRecord, pass_budget, summary_sections, write_report, write_summary
+    from .decomposition import count_passes
 
     timings, t_start = {}, time.perf_counter()
 
@@ -751,16 +752,23 @@ def run(args, log=print, notes=None):
     signal_mask = _beam_mask(args, s, center, log)
     params = _fit_parameters(args, center)
     t = lap("pattern centre", t)
-    k_estimate = _estimate_k(s, args, params, signal_mask, log)
+    passes = {}
+    with count_passes() as passes["k sweep"]:
+        k_estimate = _estimate_k(s, args, params, signal_mask, log)
     if k_estimate is not None:
+        log(f"  passes over the data: {pass_budget(passes['k sweep'])}")
         t = lap("k sweep", t)
+    else:
+        del passes["k sweep"]
     k_origin = "given by -k" if args.components is not None else (
         f"suggested by --estimate-k {args.estimate_k[0]} {args.estimate_k[1]}"
         if k_estimate is not None else "the default")
     if args.components is None:
         args.components = (int(k_estimate.suggested_k) if k_estimate is not None
                            else DEFAULT_COMPONENTS)
-    est = _fit(s, args, params, signal_mask, log)
+    with count_passes() as passes["fit"]:
+        est = _fit(s, args, params, signal_mask, log)
+    log(f"  passes over the data: {pass_budget(passes['fit'])}")
     t = lap("fit", t)
     clusters, cluster_note = _cluster(s, args.components, log)
     t = lap("clustering", t)
@@ -776,7 +784,7 @@ def run(args, log=print, notes=None):
     timings["elapsed"] = time.perf_counter() - t_start
     record = RunRecord(args, s, source, center, center_origin, k_origin, params, est, loadings,
                        signal_mask, k_estimate, clusters, cluster_note, truth_rows, timings,
-                       list(notes or []), indexing)
+                       list(notes or []), indexing, passes)
     sections = summary_sections(record)
     write_summary(out / "summary.txt", sections)
     write_report(out / "report.html", record, sections, out)

@@ -1,6 +1,7 @@
 """Tests of the ``stemnmf`` command (``stemnmf_hs.cli``): options, outputs, real files, errors."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -330,6 +331,12 @@ def test_estimate_k_chooses_k_and_is_checked_before_any_work(offset_scan, tmp_pa
                  "--restarts", "1", "--max-iter", "10", "--no-progressbar"]) == 0
     summary = (out / "summary.txt").read_text()
     assert "suggested by --estimate-k 1 3" in summary and "k sweep: K = 1..3" in summary
+    # the pass budget (issue 17): every stage's reads of the data, summed per step
+    budget = summary.split("[passes over the data]")[1].split("[")[0]
+    for step in ("k sweep", "fit"):
+        line = re.search(rf"{step}: (\d+) \((.*)\)", budget)
+        stages = dict(item.rsplit(" ", 1) for item in line.group(2).split(", "))
+        assert int(line.group(1)) == sum(int(n) for n in stages.values()) > 0
     assert (out / "k_estimate.png").is_file()
     page = assert_report(out, n_figures=4 if "K fitted: 1 " in summary else 5)
     assert "suggested K" in page
