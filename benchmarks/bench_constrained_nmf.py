@@ -63,9 +63,12 @@ ELECTRONS = 1e4
 #: Bumped whenever the zarr content of dataset B changes (an old store is then rebuilt).
 OOC_FORMAT = 1
 
-# Targets of the "scale and speed" issue.
-TARGET_EXACT_X_BOUND = 1.5
+# Targets of the "scale and speed" issue (1.5x), tightened by issue 17 (1.15x; the
+# compressed mode >= 50x cd at the protocol's 500 iterations and >= 40x at 50, at equal
+# error +-1 %), which holds them for the package's default solver too.
+TARGET_EXACT_X_BOUND = 1.15
 TARGET_COMPRESSED_SPEEDUP = 50.0
+TARGET_COMPRESSED_SPEEDUP_SHORT = 40.0  # at <= 50 iterations
 TARGET_COMPRESSED_ERR = 0.01
 TARGET_OOC_PEAK_MIB = 3 * 1024
 
@@ -660,9 +663,9 @@ def run_dataset_a(args):
                 ("ConstrainedNMF compressed ('auto')", "compressed",
                  {**paper, "compression": "auto"})]
         # The package's default solver (monotone, issue 13) beside the paper's protocol.
-        rows.append(("ConstrainedNMF exact, default (hals, monotone)", "variant",
+        rows.append(("ConstrainedNMF exact, default (hals, monotone)", "default_exact",
                      {**paper, "solver": "hals"}))
-        rows.append(("ConstrainedNMF compressed, default (hals)", "variant",
+        rows.append(("ConstrainedNMF compressed, default (hals)", "default_compressed",
                      {**paper, "solver": "hals", "compression": "auto"}))
         if not args.no_variants:
             rows.append(("ConstrainedNMF exact, no constraints", "variant",
@@ -736,7 +739,9 @@ def run_dataset_b(args):
         variants.append((label, {"distributed": True, "dist_workers": args.dist_workers,
                                  "dist_threads": args.dist_threads}))
     for label, extra in variants:
-        _log(f"running {label.strip()}: {base['fits']} x {base['iters']} iterations ...")
+        what = ("one epoch" if extra.get("hyperspy_nmf")
+                else f"{base['fits']} x {base['iters']} iterations")
+        _log(f"running {label.strip()}: {what} ...")
         res = _launch({**base, **extra}, args.verbose)
         if res is not None:
             _log(f"  {res['wall']:.1f} s, peak {res.get('rss_peak_total', res['rss_peak']):.0f}"
@@ -888,16 +893,30 @@ def format_report_a(*, args, N, F, desc, floor, bound, results, sk_it):
 
     L.append("")
     L.append("targets (dataset A):")
+    target_sp = TARGET_COMPRESSED_SPEEDUP if it > 50 else TARGET_COMPRESSED_SPEEDUP_SHORT
     ex, co, cd = by_role.get("exact"), by_role.get("compressed"), by_role.get("cd")
     if ex is not None:
         xb = ex["wall_total"] / bound_s
-        L.append(f"  exact mode within {TARGET_EXACT_X_BOUND:.1f}x of the matmul bound: "
+        L.append(f"  exact mode within {TARGET_EXACT_X_BOUND:.2f}x of the matmul bound: "
                  f"{xb:.2f}x -> {_verdict(xb <= TARGET_EXACT_X_BOUND)}")
     if co is not None and cd is not None:
         sp = cd["wall_total"] / co["wall_total"]
-        L.append(f"  compressed mode >= {TARGET_COMPRESSED_SPEEDUP:.0f}x faster than sklearn cd: "
-                 f"{sp:.1f}x{' (cd extrapolated)' if cd['extrap'] else ''} -> "
-                 f"{_verdict(sp >= TARGET_COMPRESSED_SPEEDUP)}")
+        L.append(f"  compressed mode >= {target_sp:.0f}x faster than sklearn cd at {it} "
+                 f"iterations: {sp:.1f}x{' (cd extrapolated)' if cd['extrap'] else ''} -> "
+                 f"{_verdict(sp >= target_sp)}")
+    dex, dco = by_role.get("default_exact"), by_role.get("default_compressed")
+    if dex is not None:
+        xb = dex["wall_total"] / bound_s
+        L.append(f"  default solver, exact, within {TARGET_EXACT_X_BOUND:.2f}x of the matmul "
+                 f"bound: {xb:.2f}x -> {_verdict(xb <= TARGET_EXACT_X_BOUND)}")
+    if dco is not None and cd is not None:
+        sp = cd["wall_total"] / dco["wall_total"]
+        rel = dco["err"] / cd["err"] - 1.0
+        L.append(f"  default solver, compressed, >= {target_sp:.0f}x faster than sklearn cd at "
+                 f"{it} iterations: {sp:.1f}x{' (cd extrapolated)' if cd['extrap'] else ''} "
+                 f"-> {_verdict(sp >= target_sp)}; rel.err {dco['err']:.4f} vs cd "
+                 f"{cd['err']:.4f} ({rel:+.2%}; equal within {TARGET_COMPRESSED_ERR:.0%}: "
+                 f"{_verdict(abs(rel) <= TARGET_COMPRESSED_ERR)})")
     if co is not None and ex is not None:
         rel = co["err"] / ex["err"] - 1.0
         L.append(f"  compressed rel.err within {TARGET_COMPRESSED_ERR:.0%} of exact (at most "
