@@ -47,6 +47,7 @@ VARIANTS = {
     "default": dict(),
     "hals H": dict(diffraction_constraint=None),
     "hals no-uniq": dict(unique_components=False),
+    "hals noise-uniq": dict(unique_components="noise"),
     "primitive": dict(solver="als", diffraction_constraint=None, map_constraint=None),
     "ALS W": dict(solver="als", map_constraint=None),
     "ALS H": dict(solver="als", diffraction_constraint=None),

@@ -98,6 +98,58 @@ def test_remove_shared_rings_exact_rule_keeps_the_product():
     assert (D2[1:] == 0).sum() > (D[1:] == 0).sum()
 
 
+def test_noise_aware_uniqueness_brings_the_matrix_map_to_its_true_fraction():
+    """``unique_components="noise"``: the amorphous map inside the precipitates of the
+    built-in simulation nearer its true fraction (measured: largest deviation over the
+    areas 0.117 with the default rule, 0.063 with this one)."""
+    s, truth = simulated_precipitates(seed=0, scan_shape=(24, 24))
+    X = s.data.reshape(576, -1).astype(np.float32)
+    kw = dict(signal_shape=s.axes_manager.signal_shape[::-1], navigation_shape=(24, 24),
+              center=tuple(truth.center), n_restarts=4, max_iter=100, random_state=0)
+    labels = np.asarray(truth.area_labels)
+    fraction = truth.maps[0] / truth.maps[0].max()
+
+    def largest_deviation(unique):
+        est = ConstrainedNMF(4, unique_components=unique, **kw)
+        maps = est.fit_transform(X)
+        o = {t: i for i, t, _ in match_ground_truth(est.components_,
+                                                     truth.diffractions.reshape(4, -1))}[0]
+        amorph = (maps[:, o] * est.components_[o].sum()).reshape(24, 24)
+        amorph /= np.median(amorph[fraction >= 0.999])
+        return max(abs(amorph[labels == a].mean() - fraction[labels == a].mean())
+                   for a in np.unique(labels[labels > 0]))
+
+    noise = largest_deviation("noise")
+    assert noise < 0.1 and noise < largest_deviation(True) - 0.02
+
+
+def test_noise_aware_ring_rule_ignores_noisy_dips_but_keeps_real_ones():
+    """``noise_z``: the multiple of the amorphous rings a noisy crystal factor contains is
+    not set by the ring whose ratio dips most by chance; a dip over several rings stays."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(20), 40)                       # 20 rings of 40 pixels
+    prof = np.repeat(np.linspace(2, 1, 20), 40)                 # the amorphous profile
+    crystal = 0.5 * prof * (1 + rng.normal(0, 0.1, prof.size))  # its copy, 10 % noise
+    crystal[rng.choice(prof.size, 30, replace=False)] += 5      # and Bragg spots
+    crystal = np.maximum(crystal, 0)
+    M = np.ones((5, 2))
+
+    def multiple(c, z):
+        D = np.stack([prof / prof.sum(), c / c.sum()])
+        return remove_shared_rings(D, M, np.array([True, False]), 0.5, labels=labels,
+                                   noise_z=z)[2][1, 0]
+
+    true = 0.5 * prof.sum() / crystal.sum()
+    strict, aware = multiple(crystal, 0.0), multiple(crystal, 2.0)
+    assert strict < aware <= true          # measured 0.764 < 0.787 <= 0.802
+    assert true - aware < 0.5 * (true - strict)
+    halo = crystal.copy()
+    halo[labels < 5] *= 0.7                # the crystal's own, lower profile on 5 rings
+    dip = 0.35 * prof.sum() / halo.sum()
+    assert multiple(halo, 0.0) == pytest.approx(dip, rel=0.01)
+    assert dip < multiple(halo, 2.0) < 1.05 * dip
+
+
 def test_scan_blur_is_linear_with_its_adjoint_and_respects_the_mask():
     valid = np.ones((6, 7), bool)
     valid[2, 3] = False

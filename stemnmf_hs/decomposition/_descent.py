@@ -49,6 +49,9 @@ from ._operators import sketch
 from ._solver import fit_batched, lap, progress
 from ._uniqueness import remove_shared_rings
 
+#: Standard errors of the noise-aware uniqueness rule (``unique_components="noise"``).
+NOISE_Z = 2.0
+
 _CONTROLLER = []
 
 
@@ -528,7 +531,8 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
     3. :func:`fit_hals` (``max_iter`` monotone iterations; on the sketch in compressed mode,
        then ``refine_iter`` on the data).
     4. ``unique`` (``None``: when the continuity constraint is on): :func:`remove_shared_rings`
-       with the ring-median rule; ``info["uniqueness_change"]`` is the relative change of
+       with the ring-median rule (``"noise"``: its noise-aware form, ``noise_z=NOISE_Z``);
+       ``info["uniqueness_change"]`` is the relative change of
        ``maps @ components`` (:func:`product_change`).
     5. Components sorted by the L2 norm of their maps (the paper's step 9).
 
@@ -638,7 +642,9 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
             old = (maps, components)
             with _serial_blas():  # (k, k) Grams: threads would only spin
                 components, maps, _ = remove_shared_rings(
-                    components, maps, ringlike, quantile=0.5, labels=binning.labels)
+                    components, maps, ringlike, quantile=0.5,
+                    labels=None if binning is None else binning.labels,
+                    noise_z=NOISE_Z if unique == "noise" else 0.0)
                 change = product_change(old, (maps, components))
         t0 = lap(timings, "polish", t0)
     # Step 9 of the paper: sort by the L2 norm of the maps.

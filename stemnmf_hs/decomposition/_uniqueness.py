@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Fewest pixels of a ring that counts in the noise-aware rule (see
+#: :func:`remove_shared_rings`, ``noise_z``).
+MIN_RING_PIXELS = 8
 
-def _contained_multiples(D, o, quantile, support, labels, rows=None):
+
+def _contained_multiples(D, o, quantile, support, labels, rows=None, noise_z=0.0):
     """``a`` ``(k,)``: the multiple of ``D[o]`` each row of ``D`` contains (see
     :func:`remove_shared_rings`); with ``rows``, only those rows' (the others 0)."""
     if rows is not None:
         a = np.zeros(D.shape[0])
         if len(rows):
             a[rows] = _contained_multiples(np.concatenate([D[rows], D[o:o + 1]]), len(rows),
-                                           quantile, support, labels)[:-1]
+                                           quantile, support, labels, noise_z=noise_z)[:-1]
         return a
     if labels is None:
         top = D[o].max()
@@ -28,14 +32,25 @@ def _contained_multiples(D, o, quantile, support, labels, rows=None):
     counts = np.bincount(labels, minlength=n_rings)
     ring_mean = np.bincount(labels, weights=D[o], minlength=n_rings) / np.maximum(counts, 1)
     supported = (ring_mean >= support * ring_mean.max()) & (counts > 0)
+    if noise_z > 0 and (supported & (counts >= MIN_RING_PIXELS)).any():
+        supported &= counts >= MIN_RING_PIXELS
     rings = np.flatnonzero(supported)
     on = supported[labels]  # only the supported rings' pixels are sorted
-    per_ring = ring_quantiles(D[:, on], labels[on], quantile, rings)[:, rings]
-    return (per_ring / ring_mean[rings]).min(axis=1)
+    if noise_z <= 0:
+        per_ring = ring_quantiles(D[:, on], labels[on], quantile, rings)[:, rings]
+        return (per_ring / ring_mean[rings]).min(axis=1)
+    q_lo, q = ring_quantiles(D[:, on], labels[on], (0.25, quantile), rings)[:, :, rings]
+    # Each ring's quantile plus noise_z standard errors (of a median: 1.2533 sigma /
+    # sqrt(n), sigma from the lower quartile, which the spots above the ring do not reach):
+    # a ring whose ratio dips within its noise (an inner ring of a few pixels, a noisy
+    # fitted factor) does not set the minimum.
+    se = 1.2533 * np.maximum(q - q_lo, 0) / 0.6745 / np.sqrt(counts[rings])
+    return ((q + noise_z * se) / ring_mean[rings]).min(axis=1)
 
 
 def ring_quantiles(D, labels, quantile, rings=None):
-    """``(m, n_rings)``: the ``quantile`` of every row of ``D`` ``(m, F)`` on every ring.
+    """``(m, n_rings)``: the ``quantile`` of every row of ``D`` ``(m, F)`` on every ring
+    (``(n_q, m, n_rings)`` for a sequence of ``n_q`` quantiles, from one sort).
 
     One sort per row (by ring, then value) instead of a call per ring (a compiled sort per
     ring measured twice slower); the linear interpolation of :func:`numpy.quantile`'s
@@ -60,19 +75,24 @@ def ring_quantiles(D, labels, quantile, rings=None):
     out = np.zeros((D.shape[0], n_rings))
     rings = np.flatnonzero(counts > 0) if rings is None else np.asarray(rings)
     rings = rings[counts[rings] > 0]
-    pos = quantile * (counts[rings] - 1)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, counts[rings] - 1)
-    frac = pos - lo
     base = rings * 3.0
-    v_lo = key[:, starts[rings] + lo] - base
-    v_hi = key[:, starts[rings] + hi] - base
-    out[:, rings] = (v_lo + frac * (v_hi - v_lo)) * scale
-    return out
+    many = np.ndim(quantile) > 0
+    outs = []
+    for qv in np.atleast_1d(quantile):
+        pos = qv * (counts[rings] - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, counts[rings] - 1)
+        frac = pos - lo
+        v_lo = key[:, starts[rings] + lo] - base
+        v_hi = key[:, starts[rings] + hi] - base
+        res = out.copy()
+        res[:, rings] = (v_lo + frac * (v_hi - v_lo)) * scale
+        outs.append(res)
+    return np.stack(outs) if many else outs[0]
 
 
 def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10, tol=1e-4,
-                        labels=None):
+                        labels=None, noise_z=0.0):
     """Move the rings a diffraction shares with the amorphous components into their maps.
 
     NMF cannot tell ``d_c`` from ``d_c + a d_o`` when the maps compensate (``m_o -> m_o -
@@ -126,6 +146,18 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
         diffraction, below what a fit resolves, and cost a k sweep a pass per pair.
     labels : numpy.ndarray of int, optional
         ``(F,)`` ring index of every pixel (``RingBinning.labels``): the ring rule.
+    noise_z : float, default 0.0
+        With ``labels``: ``> 0`` is the noise-aware ring rule -- every ring's ratio is
+        raised by ``noise_z`` standard errors of its quantile (from the ring's lower
+        quartile and its pixel count) and rings under ``MIN_RING_PIXELS`` pixels are left
+        out, so that a ring whose ratio dips within its noise does not set ``a``.
+        Measured with 2 (``unique_components="noise"``, default fit otherwise): on the
+        built-in simulation the crystal cosines 0.926-0.969 -> 0.941-0.975 and the amorphous
+        map inside the precipitates within 0.046 of its true fraction (0.11 with 0); on the
+        validation cases, kinematic matrix map r 0.25 -> 0.61 at 1e3 and 0.94 -> 0.95 at
+        1e4, the weakest kinematic crystal map at 1e3 0.36 -> -0.15, the multislice matrix
+        map 0.88-0.90 -> 0.87-0.88; in the k sweep it made the Kimoto-like scan at 1e3
+        choose k = 2 for two of three seeds (truth 4), so the default stays 0.
 
     Returns
     -------
@@ -174,7 +206,7 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
             rows = np.setdiff1d(np.flatnonzero(D.max(axis=1) > 0), sources[:i + 1])
             rows = rows[(nothing[rows, o, 0] != version[rows])
                         | (nothing[rows, o, 1] != version[o])]
-            a = _contained_multiples(D, o, quantile, support, labels, rows)
+            a = _contained_multiples(D, o, quantile, support, labels, rows, noise_z)
             a = np.where(a > tol, a, 0.0)
             none = rows[a[rows] == 0]
             nothing[none, o, 0] = version[none]
