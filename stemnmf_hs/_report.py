@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import match_ground_truth
 from .io import shape_text
 from .plotting import defined
 
@@ -117,6 +118,46 @@ class RunRecord:
     notes: list = field(default_factory=list)
     indexing: object = None
     passes: dict = field(default_factory=dict)
+
+
+#: Names of the ground-truth diffractions of the simulation (``truth.diffractions`` order).
+TRUTH_NAMES = ("amorphous", "crystal 1", "crystal 2", "crystal 3")
+
+
+def truth_rows_of(factors, truth, log=print):
+    """Summary rows comparing every factor with its matched ground-truth diffraction.
+
+    Parameters
+    ----------
+    factors : hyperspy.signal.BaseSignal
+        ``(k | qy, qx)`` factors of the fit (``.data`` ``(k, qy, qx)`` or ``(k, F)``).
+    truth : SimulatedScan
+        The simulation's ground truth (its ``diffractions``, same pixels).
+    log : callable, default print
+        Receives one line per matched factor.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import numpy as np
+    >>> rows = truth_rows_of(SimpleNamespace(data=np.eye(2, 4)[::-1]),
+    ...                      SimpleNamespace(diffractions=np.eye(2, 4)), log=lambda m: None)
+    >>> rows[0]
+    'factor 0 <-> truth 1 (crystal 1): cosine similarity 1.0000'
+    """
+    rows = []
+    for i, j, c in match_ground_truth(factors.data, truth.diffractions):
+        if j is None:
+            rows.append(f"factor {i}: unmatched (more factors than ground-truth diffractions)")
+            continue
+        name = TRUTH_NAMES[j] if j < len(TRUTH_NAMES) else f"truth {j}"
+        rows.append(f"factor {i} <-> truth {j} ({name}): cosine similarity {c:.4f}")
+        log(f"  factor {i} ~ {name}: cosine {c:.4f}")
+    return rows
 
 
 def pass_budget(counter):

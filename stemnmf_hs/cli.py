@@ -95,8 +95,6 @@ __all__ = [
 ]
 
 PROG = "stemnmf"
-#: Names of the ground-truth diffractions of the simulation (``truth.diffractions`` order).
-TRUTH_NAMES = ("amorphous", "crystal 1", "crystal 2", "crystal 3")
 #: Loggers whose messages become notes on stdout instead of lines on stderr.
 _LIBRARY_LOGGERS = ("hyperspy", "rsciio", "pyxem", "stemnmf_hs")
 #: Warning categories left out of the notes (library internals, not about the data).
@@ -673,19 +671,6 @@ def _write_results(s, est, out, args, log, k_estimate=None, clusters=None):
     return factors, loadings
 
 
-def _truth_rows(factors, truth, log):
-    """Summary rows comparing every factor with its matched ground-truth diffraction."""
-    rows = []
-    for i, j, c in match_ground_truth(factors.data, truth.diffractions):
-        if j is None:
-            rows.append(f"factor {i}: unmatched (more factors than ground-truth diffractions)")
-            continue
-        name = TRUTH_NAMES[j] if j < len(TRUTH_NAMES) else f"truth {j}"
-        rows.append(f"factor {i} <-> truth {j} ({name}): cosine similarity {c:.4f}")
-        log(f"  factor {i} ~ {name}: cosine {c:.4f}")
-    return rows
-
-
 def run(args, log=print, notes=None):
     """Run the main job for parsed arguments.
 
@@ -723,7 +708,8 @@ def run(args, log=print, notes=None):
     >>> sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + ("dendrogram.png",))
     True
     """
-    from ._report import RunRecord, pass_budget, summary_sections, write_report, write_summary
+    from ._report import (RunRecord, pass_budget, summary_sections, truth_rows_of, write_report,
+                          write_summary)
     from .decomposition import count_passes
 
     timings, t_start = {}, time.perf_counter()
@@ -779,7 +765,7 @@ def run(args, log=print, notes=None):
         raise _library_error(exc) from exc
     if indexing is not None:
         t = lap("indexing", t)
-    truth_rows = _truth_rows(factors, truth, log) if truth is not None else []
+    truth_rows = truth_rows_of(factors, truth, log) if truth is not None else []
     lap("writing results", t)
     timings["elapsed"] = time.perf_counter() - t_start
     record = RunRecord(args, s, source, center, center_origin, k_origin, params, est, loadings,
