@@ -708,8 +708,14 @@ def run(args, log=print, notes=None):
     >>> sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + ("dendrogram.png",))
     True
     """
-    from ._report import (RunRecord, pass_budget, summary_sections, truth_rows_of, write_report,
-                          write_summary)
+    from ._report import (
+        RunRecord,
+        pass_budget,
+        summary_sections,
+        truth_rows_of,
+        write_report,
+        write_summary,
+    )
     from .decomposition import count_passes
 
     timings, t_start = {}, time.perf_counter()
