@@ -173,6 +173,52 @@ def run_clustering(case_name, dose, k, n_restarts, max_iter, seed, tol, params, 
     return out
 
 
+def run_builtin(variant, log, seed=0):
+    """Issue 13's bars on the built-in simulation with the CLI defaults (k = 4, 10 restarts
+    x 500 iterations, tol 1e-4): crystal cosines, and the largest deviation of the matched
+    amorphous map (electrons, scaled to 1 where the truth is pure matrix) from its true
+    fraction, over the precipitate areas' means."""
+    from stemnmf_hs import ConstrainedNMF
+    from stemnmf_hs.data import match_ground_truth, simulated_precipitates
+
+    s, truth = simulated_precipitates(seed=seed)
+    ny, nx = s.axes_manager.navigation_shape[::-1]
+    X = s.data.reshape(ny * nx, -1).astype(np.float32)
+    t0 = time.perf_counter()
+    est = ConstrainedNMF(4, signal_shape=s.axes_manager.signal_shape[::-1],
+                         navigation_shape=(ny, nx), center=tuple(truth.center), n_restarts=10,
+                         max_iter=500, tol=1e-4, random_state=seed, **VARIANTS[variant])
+    maps = est.fit_transform(X)
+    match = match_ground_truth(est.components_, truth.diffractions.reshape(4, -1))
+    cos = {t: c for _, t, c in match}
+    o = {t: i for i, t, _ in match}[0]
+    fraction = truth.maps[0] / truth.maps[0].max()
+    amorph = (maps[:, o] * est.components_[o].sum()).reshape(ny, nx)
+    amorph = amorph / np.median(amorph[fraction >= 0.999])
+    labels = np.asarray(truth.area_labels)
+    dev = max(abs(float(amorph[labels == a].mean() - fraction[labels == a].mean()))
+              for a in np.unique(labels[labels > 0]))
+    out = dict(variant=variant, cosines=[cos[j] for j in (1, 2, 3)], deviation=dev,
+               time=time.perf_counter() - t0)
+    log(f"built-in simulation, {variant}: crystal cosines "
+        f"{', '.join(f'{c:.3f}' for c in out['cosines'])}, largest deviation of the matrix "
+        f"map from its true fraction {dev:.3f} ({out['time']:.0f} s)")
+    return out
+
+
+def builtin_markdown(rows):
+    """The built-in simulation's section of docs/validation.md."""
+    lines = ["", "## Built-in simulation, CLI defaults (issue 13's bars)", "",
+             "`simulated_precipitates(seed=0)`, k = 4, 10 restarts x 500 iterations: crystal "
+             "cosines (bar >= 0.90) and the largest deviation of the amorphous map from its "
+             "true fraction over the nine precipitate areas' means (bar <= 0.1).", "",
+             "| variant | crystal cosines | largest deviation | time s |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {', '.join(_fmt(c) for c in r['cosines'])} | "
+                     f"{_fmt(r['deviation'])} | {r['time']:.0f} |")
+    return lines
+
+
 # ----------------------------------------------------------------- choice of k (issue 14)
 def _kimoto_case(dose, seed):
     """Kimoto et al.'s scan: 36 x 36 x 128 x 128, amorphous + crystals at 9, 3, 1 %."""
@@ -345,6 +391,9 @@ def main(argv=None):
     p.add_argument("--cluster-dose", type=float, default=1e5)
     p.add_argument("--cluster-variants", default="default")
     p.add_argument("--out", default=str(ROOT / "docs" / "validation.md"))
+    p.add_argument("--builtin", default="",
+                   help="comma list of variants fitted on the built-in simulation with the "
+                        "CLI defaults (about 40 s each), e.g. 'default,hals noise-uniq'")
     p.add_argument("--k", action="store_true",
                    help="also the choice of k per case and dose (issue 14)")
     p.add_argument("--k-cases", default=",".join(K_CASES))
@@ -405,6 +454,9 @@ def main(argv=None):
         "total time": f"{time.perf_counter() - t0:.0f} s",
     }
     k_lines = []
+    builtin = [run_builtin(v, log) for v in a.builtin.split(",") if v]
+    if builtin:
+        k_lines += builtin_markdown(builtin)
     if a.k:
         k0, k1 = (int(v) for v in a.k_range.split(","))
         extra = {}
@@ -414,7 +466,7 @@ def main(argv=None):
         k_rows = run_k([c for c in a.k_cases.split(",") if c],
                        [float(d) for d in a.k_doses.split(",")], range(k0, k1), a.seed, log,
                        solver=a.k_solver, **extra)
-        k_lines = k_markdown(k_rows, {"k range": f"{k0}-{k1 - 1}", "solver": a.k_solver,
+        k_lines += k_markdown(k_rows, {"k range": f"{k0}-{k1 - 1}", "solver": a.k_solver,
                                       **extra,
                                       "sweep": "method defaults (2 restarts; hals: 10 ALS + 20 "
                                                "monotone iterations, tol 1e-3)"})

@@ -153,7 +153,7 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
         out, so that a ring whose ratio dips within its noise does not set ``a``.
         Measured with 2 (``unique_components="noise"``, default fit otherwise): on the
         built-in simulation the crystal cosines 0.926-0.969 -> 0.941-0.975 and the amorphous
-        map inside the precipitates within 0.046 of its true fraction (0.11 with 0); on the
+        map inside the precipitates within 0.043 of its true fraction (0.110 with 0); on the
         validation cases, kinematic matrix map r 0.25 -> 0.61 at 1e3 and 0.94 -> 0.95 at
         1e4, the weakest kinematic crystal map at 1e3 0.36 -> -0.15, the multislice matrix
         map 0.88-0.90 -> 0.87-0.88; in the k sweep it made the Kimoto-like scan at 1e3
