@@ -47,7 +47,7 @@ VARIANTS = {
     "default": dict(),
     "hals H": dict(diffraction_constraint=None),
     "hals no-uniq": dict(unique_components=False),
-    "hals noise-uniq": dict(unique_components="noise"),
+    "hals strict-uniq": dict(unique_components=True),
     "primitive": dict(solver="als", diffraction_constraint=None, map_constraint=None),
     "ALS W": dict(solver="als", map_constraint=None),
     "ALS H": dict(solver="als", diffraction_constraint=None),

@@ -530,8 +530,9 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
        maps).
     3. :func:`fit_hals` (``max_iter`` monotone iterations; on the sketch in compressed mode,
        then ``refine_iter`` on the data).
-    4. ``unique`` (``None``: when the continuity constraint is on): :func:`remove_shared_rings`
-       with the ring-median rule (``"noise"``: its noise-aware form, ``noise_z=NOISE_Z``);
+    4. ``unique`` (``None``: ``"noise"`` when the continuity constraint is on):
+       :func:`remove_shared_rings` with the ring-median rule (``"noise"``: its noise-aware
+       form, ``noise_z=NOISE_Z``);
        ``info["uniqueness_change"]`` is the relative change of
        ``maps @ components`` (:func:`product_change`).
     5. Components sorted by the L2 norm of their maps (the paper's step 9).
@@ -632,7 +633,7 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
         t0 = lap(timings, "refinement", t0)
     ringlike = info["ringlike"]
     if unique is None:
-        unique = binning is not None
+        unique = "noise" if binning is not None else False
     change = 0.0
     if unique:
         if not ringlike.any() and binning is not None:

@@ -157,7 +157,8 @@ def remove_shared_rings(D, M, ringlike, quantile=0.05, support=0.1, n_passes=10,
         validation cases, kinematic matrix map r 0.25 -> 0.61 at 1e3 and 0.94 -> 0.95 at
         1e4, the weakest kinematic crystal map at 1e3 0.36 -> -0.15, the multislice matrix
         map 0.88-0.90 -> 0.87-0.88; in the k sweep it made the Kimoto-like scan at 1e3
-        choose k = 2 for two of three seeds (truth 4), so the default stays 0.
+        choose k = 2 for two of three seeds (truth 4), so the sweep keeps 0 (the
+        decomposition's default is 2).
 
     Returns
     -------
