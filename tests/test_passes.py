@@ -118,8 +118,8 @@ def test_sweep_shares_one_sketch(counts):
 
 @pytest.mark.parametrize("kind", ["uint16", "dask"])
 def test_default_sweep_reads_the_data_once_per_k_after_scoring(counts, kind):
-    """The sweep's monotone fits (no refinement) give the error after the uniqueness rule
-    against their sketch; the exact error comes from the loss's pass: per k a scoring and
+    """The sweep's monotone fits (no refinement) estimate the error after the uniqueness
+    rule from their sketch; the exact error comes from the loss's pass: per k a scoring and
     a loss pass, nothing else."""
     ks = [2, 3, 4]
     est = _est(compression="auto", power_iterations=1, refine_iter=0, init_iter=2)

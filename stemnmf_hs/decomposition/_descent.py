@@ -253,7 +253,7 @@ def _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty, P):
     """The sweeps of :func:`_hals_diffractions` (BLAS threads as the caller set them)."""
     D = D.copy()
     R, k, F = D.shape
-    if project_w is not None and sel[:, :].any():
+    if project_w is not None and sel.any():
         P = (project_w(D.reshape(R * k, F)).reshape(R, k, F) if P is None else P.copy())
     diag = np.maximum(np.einsum("rjj->rj", MtM), _EPS)
     for _ in range(sweeps):

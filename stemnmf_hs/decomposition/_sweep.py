@@ -61,7 +61,8 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         ``"k"`` ``(n_k,)`` int; ``"loss"`` ``(n_k,)`` float64, the K-component loss ``mean
         |X - maps @ components|`` (data units per pixel); ``"error"`` ``(n_k,)`` Frobenius
         errors ``||X - maps @ components||`` against the data (from the loss's pass; a
-        compressed fit's own ``reconstruction_err_`` may be against its sketch); ``"n_iter"`` ``(n_k,)``; ``"components"`` list of ``(k, F)`` float32 unit-sum
+        compressed fit's own ``reconstruction_err_`` is estimated from its sketch);
+        ``"n_iter"`` ``(n_k,)``; ``"components"`` list of ``(k, F)`` float32 unit-sum
         diffractions; ``"maps"`` list of ``(N, k)`` float32 maps; with ``score``,
         ``"score"`` the list of its results.
 
