@@ -218,6 +218,22 @@ def test_dark_spots_lower_the_ratio():
     assert dark_spot_ratio(amo + c.diffractions[1], amo, spots) > 1.05
 
 
+
+def test_spot_mask_leaves_out_the_direct_beams_tail():
+    # Real crystal patterns' direct beams are wider than the beam mask: the pixels beside
+    # the mask, where the crystals are ~30x brighter than the matrix, are no Bragg spots.
+    c = _build("real_patterns", 1e5)
+    spots = spot_mask_from_truth(c.diffractions[1:], signal_mask=c.signal_mask)
+    beside = ndimage.binary_dilation(c.signal_mask, np.ones((3, 3), bool)) & ~c.signal_mask
+    assert spots.sum() > 30 and not (spots & beside).any()
+    crystals = c.diffractions[1:].sum(axis=0)
+    assert crystals[beside].mean() > 10 * c.diffractions[0][beside].mean()
+    # A factor that lacks only the beam's tail has no dark spots.
+    amo = np.where(c.signal_mask, np.nan, c.diffractions[0])
+    tailless = np.where(beside, 0.1 * amo, amo)
+    assert dark_spot_ratio(tailless, amo, spots) == pytest.approx(1.0, abs=0.01)
+    assert dark_spot_ratio(tailless, amo, spots | beside) < 0.9  # the metric before
+
 def test_map_correlation_and_assignment():
     rng = np.random.default_rng(0)
     T = rng.random((4, 50))

@@ -294,6 +294,10 @@ def spot_mask_from_truth(crystal_diffractions, fraction=0.1, signal_mask=None, s
     The summed crystal diffractions minus their running median over ``size`` x ``size``
     pixels (which removes diffuse backgrounds of real patterns and keeps the spots) is
     thresholded at ``fraction`` of its maximum over the pixels outside ``signal_mask``.
+    A spot touching ``signal_mask`` (8-connected) is the tail of the masked direct beam, not
+    a Bragg spot, and is left out: real crystal patterns' direct beams are wider than the
+    mask (on the real-pattern case 17 of 64 "spot" pixels sat at 3-4 px from the centre,
+    where the crystals are 30x brighter than the matrix and no factor is determined).
 
     Parameters
     ----------
@@ -302,7 +306,8 @@ def spot_mask_from_truth(crystal_diffractions, fraction=0.1, signal_mask=None, s
     fraction : float, default 0.1
         Threshold relative to the largest spot excess.
     signal_mask : array_like of bool, optional
-        ``(ny, nx)``, ``True`` on excluded pixels (the direct beam); never spots.
+        ``(ny, nx)``, ``True`` on excluded pixels (the direct beam); never spots, nor is a
+        spot that touches them.
     size : int, default 7
         Window of the running median, pixels.
 
@@ -320,6 +325,9 @@ def spot_mask_from_truth(crystal_diffractions, fraction=0.1, signal_mask=None, s
     >>> mask = np.zeros((9, 9), bool); mask[4, 4] = True
     >>> np.argwhere(spot_mask_from_truth(c, signal_mask=mask)).tolist()
     [[1, 1]]
+    >>> c[0, 4, 5] = 2.0  # the beam's tail beside the mask: not a spot
+    >>> np.argwhere(spot_mask_from_truth(c, signal_mask=mask)).tolist()
+    [[1, 1]]
     """
     from scipy import ndimage
 
@@ -328,7 +336,12 @@ def spot_mask_from_truth(crystal_diffractions, fraction=0.1, signal_mask=None, s
     valid = np.ones(s.shape, bool) if signal_mask is None else ~np.asarray(signal_mask, bool)
     if not valid.any():
         return np.zeros(s.shape, bool)
-    return (excess > fraction * excess[valid].max()) & valid
+    spots = (excess > fraction * excess[valid].max()) & valid
+    if signal_mask is not None and (~valid).any():
+        labels, _ = ndimage.label(spots, structure=np.ones((3, 3), bool))
+        touching = np.unique(labels[ndimage.binary_dilation(~valid, np.ones((3, 3), bool))])
+        spots &= ~np.isin(labels, touching[touching > 0])
+    return spots
 
 
 #: Cosine with the true matrix diffraction above which a factor counts as a piece of the
