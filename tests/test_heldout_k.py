@@ -31,6 +31,18 @@ def test_thinning_keeps_every_count_and_is_reproducible(counts):
         pytest.approx(0.2, abs=0.02)
 
 
+
+@pytest.mark.parametrize("lam", [0.15, 3.0])
+def test_sparse_thinning_draws_what_whole_rows_draw(lam):
+    # Only non-zero counts are drawn on sparse scans; numpy's binomial consumes nothing for
+    # n = 0, so the halves are those of one draw per pixel of every row.
+    X = np.random.default_rng(1).poisson(lam, (40, 300)).astype(np.float32)
+    X[7] = 0
+    test = ms.thin_counts(X, 0.5, random_state=9)[1]
+    whole = np.stack([np.random.default_rng([9, i, 0]).binomial(X[i].astype(np.int64), 0.5)
+                      for i in range(len(X))])
+    assert np.array_equal(test, whole)
+
 def test_thinned_halves_are_independent_poisson():
     lam = np.full((2000, 50), 3.0)
     X = np.random.default_rng(1).poisson(lam).astype(np.float32)
