@@ -328,7 +328,11 @@ Doses are electrons per pattern.  Direct beams are excluded with `signal_mask`.
   clustering reports; equal to *amorph r* when the matrix is one factor.
 - *dark*: dark-spot ratio of the amorphous diffraction (mean on the crystals' spot pixels
   over the true profile scaled on the other pixels; < 0.95 = the crystals' spots dug into
-  the amorphous diffraction).
+  the amorphous diffraction).  Spot pixels: the crystal truths' excess over their running
+  median, above 10 % of its maximum; spots touching the direct-beam mask are the beam's
+  tail, not Bragg spots, and are left out (since 2026-12-03: before, the real crystal
+  patterns' wide direct beams put 17 of 64 "spot" pixels at 3-4 px from the centre of
+  real_patterns, where the crystals are 30x brighter than the matrix).
 - *rose*: whether the recorded objective (`history_["mse"]`) rose between iterations
   (the largest relative rise); n/a for scikit-learn, which records none.
 - Components are matched to the truth by the Hungarian method on diffraction cosines.
