@@ -30,6 +30,11 @@ sweeps):
 * maps: HALS columns, each the exact minimizer of ``J`` in that column (the penalty adds
   ``lam * ||[d_j]_W - d_j||^2`` to its curvature).
 
+The HALS sweeps (every pixel, every probe position independent), the float64 dot products of
+the objective checks and the scan blur of a separable kernel run as compiled kernels
+(:mod:`._kernels`); the ``k x k`` Grams of the current factors are carried from one
+iteration to the next rather than recomputed.
+
 :func:`fit_monotone` runs the whole default fit (initialization by the paper's ALS, the
 monotone iterations, the refinement of compressed mode, the uniqueness rule of
 :mod:`._uniqueness`); the estimator only calls it.  Over 600 lines as one topic: the default
@@ -45,6 +50,13 @@ import time
 import numpy as np
 from scipy import ndimage
 
+from ._kernels import (
+    correlate_separable,
+    dot_rows,
+    hals_rows,
+    l1_rows,
+    separable_factors,
+)
 from ._operators import sketch
 from ._solver import fit_batched, lap, progress
 from ._uniqueness import remove_shared_rings
@@ -111,6 +123,9 @@ class ScanBlur:
         den = ndimage.convolve(ones, self.kernel, mode="constant")
         inv = np.divide(1.0, den, out=np.zeros_like(den), where=den > 0)
         self._inv = inv.ravel() if self.valid is None else inv[self.valid]
+        self._inv_grid = inv if self.valid is None else np.where(self.valid, inv, 0)
+        # A separable kernel (the Gaussians): two 1D passes, 15x faster than ndimage's 2D.
+        self._sep = separable_factors(kernel)
 
     def _grid(self, Y):
         m = Y.shape[1]
@@ -134,6 +149,10 @@ class ScanBlur:
         [1.3333333730697632, 2.0, 1.3333333730697632]
         """
         Y = np.asarray(Y, np.float32)
+        if self._sep is not None:  # a convolution: the correlation with reversed factors
+            g = correlate_separable(self._grid(Y), self._sep[0][::-1], self._sep[1][::-1],
+                                    self._inv_grid)
+            return self._flat(g)
         g = ndimage.convolve(self._grid(Y), self.kernel[:, :, None], mode="constant")
         return self._flat(g) * self._inv[:, None]
 
@@ -148,6 +167,8 @@ class ScanBlur:
         [1.0, 2.0, 1.0]
         """
         Y = np.asarray(Y, np.float32) * self._inv[:, None]
+        if self._sep is not None:
+            return self._flat(correlate_separable(self._grid(Y), *self._sep))
         g = ndimage.correlate(self._grid(Y), self.kernel[:, :, None], mode="constant")
         return self._flat(g)
 
@@ -251,18 +272,23 @@ def _hals_diffractions(D, MtX, MtM, sweeps, project_w=None, sel=None, penalty=0.
 
 def _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty, P):
     """The sweeps of :func:`_hals_diffractions` (BLAS threads as the caller set them)."""
-    D = D.copy()
+    D = np.array(D, dtype=np.float32, order="C")
+    MtX = np.ascontiguousarray(MtX, dtype=np.float32)
     R, k, F = D.shape
-    if project_w is not None and sel.any():
-        P = (project_w(D.reshape(R * k, F)).reshape(R, k, F) if P is None else P.copy())
     diag = np.maximum(np.einsum("rjj->rj", MtM), _EPS)
+    if project_w is None or not sel.any():
+        # Unpenalized rows only: every pixel is independent, one kernel call for all sweeps.
+        hals_rows(D, MtM, MtX, diag, 0, k, sweeps)
+        return D, (P if project_w is not None else None)
+    P = (project_w(D.reshape(R * k, F)).reshape(R, k, F) if P is None else P.copy())
+    penalized = np.flatnonzero(sel.any(axis=0))
     for _ in range(sweeps):
-        for j in range(k):
+        start = 0
+        for j in penalized:
+            hals_rows(D, MtM, MtX, diag, start, j)  # the unpenalized rows before j
+            start = j + 1
             b = MtX[:, j] - np.matmul(MtM[:, j:j + 1, :], D)[:, 0] + MtM[:, j, j:j + 1] * D[:, j]
             new = np.maximum(b / diag[:, j:j + 1], 0)
-            if project_w is None or not sel[:, j].any():
-                D[:, j] = new
-                continue
             a = diag[:, j].astype(np.float64)
             on = sel[:, j]
             # Candidates (4, R, F): the current row (its projection known), its HALS update,
@@ -283,22 +309,19 @@ def _hals_diffraction_rows(D, MtX, MtM, sweeps, project_w, sel, penalty, P):
             best = vals.argmin(axis=0)
             D[:, j] = cands[best, np.arange(R)]
             P[:, j] = proj[best, np.arange(R)]
-    return D, (P if project_w is not None else None)
+        hals_rows(D, MtM, MtX, diag, start, k)
+    return D, P
 
 
 def _hals_maps(M, XDt, DDt, extra, sweeps):
     """HALS columns of ``M`` ``(R, N, k)``: each the exact minimizer of
-    ``||BX - M D||^2 + sum_j extra_j ||m_j||^2`` given the others."""
-    M = M.copy()
-    k = M.shape[2]
-    den = np.maximum(np.einsum("rjj->rj", DDt) + extra, _EPS)
-    with _serial_blas():
-        for _ in range(sweeps):
-            for j in range(k):
-                num = XDt[:, :, j] - np.matmul(M, DDt[:, :, j:j + 1])[:, :, 0] \
-                    + M[:, :, j] * DDt[:, j, j][:, None]
-                M[:, :, j] = np.maximum(num / den[:, j:j + 1], 0)
-    return M
+    ``||BX - M D||^2 + sum_j extra_j ||m_j||^2`` given the others (every probe position
+    independent: the kernel of the diffraction rows on the transposed maps)."""
+    den = np.maximum(np.einsum("rjj->rj", DDt) + extra, _EPS).astype(np.float32)
+    Mt = np.ascontiguousarray(M.transpose(0, 2, 1), dtype=np.float32)
+    hals_rows(Mt, DDt, np.ascontiguousarray(XDt.transpose(0, 2, 1), dtype=np.float32), den,
+              0, M.shape[2], sweeps)
+    return np.ascontiguousarray(Mt.transpose(0, 2, 1))
 
 
 def fit_hals(data, k, *, blur=None, project_w=None, ring_labels=None, penalty=1.0,
@@ -406,31 +429,38 @@ def _fit_hals(data, k, *, blur, project_w, ring_labels, penalty, continuity_comp
         tr = lambda a: np.ascontiguousarray(a.reshape(N, R, k).transpose(1, 0, 2))
         return tr(b), tr(raw)
 
-    def fit_terms(MtX, MtM, Dc):
-        """Fit term ``||B X - M D||^2 - ||B X||^2`` per restart ``(R,)`` float64 from the products."""
-        cross = np.einsum("rkf,rkf->r", MtX, Dc, dtype=np.float64)
+    def gram(Dc):
+        """``D D^T`` of every restart in float64 ``(R, k, k)``."""
         D64 = Dc.astype(np.float64)
-        quad = np.einsum("rij,rij->r", MtM.astype(np.float64), D64 @ D64.transpose(0, 2, 1))
-        return quad - 2.0 * cross  # J minus ||B X||^2
+        return D64 @ D64.transpose(0, 2, 1)
+
+    def fit_terms(MtX, MtM, Dc, G):
+        """Fit term ``||B X - M D||^2 - ||B X||^2`` per restart ``(R,)`` float64 from the
+        products (``G``: ``gram(Dc)``)."""
+        quad = np.einsum("rij,rij->r", MtM, G)
+        return quad - 2.0 * dot_rows(MtX, Dc)  # J minus ||B X||^2
 
     sel = np.zeros((R, k), bool)
     use_w = project_w is not None
 
     def distances(Dc, P=None):
         """``||[d_j]_W - d_j||^2`` on the penalized rows ``(R, k)`` (``P`` ``(R, k, F)``:
-        ``[Dc]_W`` where known) and ``[Dc]_W``."""
+        ``[Dc]_W`` where known) and ``[Dc]_W`` (zero on the other rows: never read)."""
         if not use_w or not sel.any():
             return np.zeros((R, k)), None
         if P is None:
-            P = project_w(Dc.reshape(R * k, F)).reshape(R, k, F)
-        diff = P - Dc
-        d = np.einsum("rkf,rkf->rk", diff, diff, dtype=np.float64)
-        return np.where(sel, d, 0.0), P
+            P = np.zeros_like(Dc)
+            P[sel] = project_w(Dc[sel])
+        diff = P[sel] - Dc[sel]
+        d = np.zeros((R, k))
+        d[sel] = np.einsum("sf,sf->s", diff, diff, dtype=np.float64)
+        return d, P
 
-    def objective_w(MtX, MtM, Dc, dist):
+    def objective_w(MtX, MtM, Dc, dist, G):
         """``J - ||B X||^2`` per restart ``(R,)`` for diffractions ``Dc`` ``(R, k, F)`` at
-        the current maps, their penalized distances ``dist`` ``(R, k)`` given."""
-        return fit_terms(MtX, MtM, Dc) + penalty * (np.einsum("rjj->rj", MtM) * dist).sum(1)
+        the current maps, their penalized distances ``dist`` ``(R, k)`` and ``gram(Dc)``
+        given."""
+        return fit_terms(MtX, MtM, Dc, G) + penalty * (np.einsum("rjj->rj", MtM) * dist).sum(1)
 
     def normalize(D, M):
         """Unit-sum rows of ``D`` ``(R, k, F)``, the inverse factor on ``M`` ``(R, N, k)`` (``J`` unchanged)."""
@@ -455,35 +485,35 @@ def _fit_hals(data, k, *, blur, project_w, ring_labels, penalty, continuity_comp
     n_iter = 0
     iterations = range(max_iter) if progress is None else progress(range(max_iter))
     dist, P = distances(D)  # [D]_W carried from one iteration to the next
+    M64 = M.astype(np.float64)
+    MtM = M64.transpose(0, 2, 1) @ M64  # of the current maps, carried over as well
+    G = gram(D)  # D D^T in float64, carried over as well
     for it in iterations:
-        M64 = M.astype(np.float64)
-        MtM = M64.transpose(0, 2, 1) @ M64
         MtX = products_t(M)
         Du, Pu = _hals_diffractions(D, MtX, MtM.astype(np.float32), inner_sweeps,
                                     project_w if use_w else None, sel, penalty, P)
         # Row by row the update cannot raise J; the whole-stack check guards the rounding.
-        vals = np.stack([objective_w(MtX, MtM, Du, distances(Du, Pu)[0]),
-                         objective_w(MtX, MtM, D, dist)])
+        Gu = gram(Du)
+        vals = np.stack([objective_w(MtX, MtM, Du, distances(Du, Pu)[0], Gu),
+                         objective_w(MtX, MtM, D, dist, G)])
         best = vals.argmin(axis=0)
         D_new = np.where((best == 0)[:, None, None], Du, D)
         D_new, M = normalize(D_new, M)
         XDt, XDt_raw = products(D_new)
-        DDt = D_new @ D_new.transpose(0, 2, 1)
+        G = gram(D_new)
         dist, P = distances(D_new)
-        M_new = _hals_maps(M, XDt, DDt, penalty * dist, inner_sweeps)
+        M_new = _hals_maps(M, XDt, G.astype(np.float32), penalty * dist, inner_sweeps)
         M64 = M_new.astype(np.float64)
         MtM = M64.transpose(0, 2, 1) @ M64
-        D64 = D_new.astype(np.float64)
-        quad = np.einsum("rij,rij->r", MtM, D64 @ D64.transpose(0, 2, 1))
-        J = quad - 2.0 * np.einsum("rnk,rnk->r", M_new, XDt, dtype=np.float64) \
-            + penalty * (np.einsum("rjj->rj", MtM) * dist).sum(1)
-        raw = X2 - 2.0 * np.einsum("rnk,rnk->r", M_new, XDt_raw, dtype=np.float64) + quad
+        quad = np.einsum("rij,rij->r", MtM, G)
+        J = quad - 2.0 * dot_rows(M_new, XDt) + penalty * (np.einsum("rjj->rj", MtM) * dist).sum(1)
+        raw = X2 - 2.0 * dot_rows(M_new, XDt_raw) + quad
         hist[it, 0] = J
         hist[it, 1] = np.maximum(raw, 0) / (N * F)
         # As in the paper's history, no W change at the first iteration (its predecessor is
         # the initialization's).
-        hist[it, 2] = np.abs(D_new - D).reshape(R, -1).sum(1) if it else np.nan
-        hist[it, 3] = np.abs(M_new - M).reshape(R, -1).sum(1)
+        hist[it, 2] = l1_rows(D_new, D) if it else np.nan
+        hist[it, 3] = l1_rows(M_new, M)
         D, M = D_new, M_new
         n_iter = it + 1
         if tol > 0 and it > 0:

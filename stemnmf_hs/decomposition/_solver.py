@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from ._kernels import l1_rows as _l1_rows  # a module name: tests take the numpy path
 from ._operators import sketch
 from ._passes import mark_stage
 
@@ -105,35 +106,10 @@ def _l1_change(new, old):
     """
     if (_l1_rows is not None and new.dtype == old.dtype == np.float32
             and new.flags.c_contiguous and old.flags.c_contiguous):
-        R = new.shape[0]
-        out = np.empty(R, np.float64)
-        _l1_rows(new.reshape(R, -1), old.reshape(R, -1), out)
-        return out
+        return _l1_rows(new, old)
     d = np.subtract(new, old)
     np.abs(d, out=d)
     return d.reshape(d.shape[0], -1).sum(axis=1).astype(np.float64)
-
-
-try:  # numba comes with pyxem
-    import numba as _numba
-except ImportError:  # pragma: no cover
-    _l1_rows = None
-else:
-
-    @_numba.njit(cache=True, nogil=True, fastmath=True)
-    def _l1_rows(a, b, out):  # pragma: no cover
-        """``out[r] = sum |a[r] - b[r]|`` (float32 blocks of 4096, float64 over blocks)."""
-        R, n = a.shape
-        for r in range(R):
-            total = 0.0
-            for s in range(0, n, 4096):
-                x = a[r, s:s + 4096]
-                y = b[r, s:s + 4096]
-                acc = np.float32(0.0)
-                for j in range(x.size):
-                    acc += abs(x[j] - y[j])
-                total += acc
-            out[r] = total
 
 
 def _squared_error(X2, M, XDt, D, DDt=None, MtM=None):
