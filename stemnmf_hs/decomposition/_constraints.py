@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from .._validation import check_center, check_mask, check_probe_fwhm, check_shape
 from ..polar import RingBinning
+from ._kernels import separable_factors
 
 __all__ = [
     "DEFAULT_KERNEL_SIGMA",
@@ -508,16 +509,6 @@ def _safe_divide(num, den):
                      where=den > 0)
 
 
-def _separable(kernel, rtol=1e-10):
-    """``(col, row)`` with ``kernel == outer(col, row)``, or ``None``."""
-    k = np.asarray(kernel, dtype=np.float64)
-    u, sv, vt = np.linalg.svd(k)
-    if sv.size > 1 and sv[1] > rtol * sv[0]:
-        return None
-    col, row = u[:, 0] * np.sqrt(sv[0]), vt[0] * np.sqrt(sv[0])
-    return (-col, -row) if col.sum() < 0 else (col, row)
-
-
 def _correlate_axis(g, w, axis, out):
     """``out = correlate1d(g, w, axis, mode="constant")`` by shifted slice additions."""
     r = len(w) // 2
@@ -553,7 +544,7 @@ def smooth_maps_stack(maps, navigation_shape, kernel, out=None):
     >>> smooth_maps_stack(m, (3, 3), np.full((3, 3), 1 / 9))[0, :, 0].reshape(3, 3)[1]
     array([1.5, 1. , 1.5], dtype=float32)
     """
-    sep = _separable(kernel)
+    sep = separable_factors(kernel, rtol=1e-10)
     if sep is None:
         return None
     R, N, k = maps.shape
@@ -717,7 +708,7 @@ class MapProjection:
         self.kernel = kernel
         self.valid = valid
         self._fast = (self.shape is not None and valid is None
-                      and _separable(kernel) is not None)
+                      and separable_factors(kernel, rtol=1e-10) is not None)
 
     def __call__(self, M):
         """``[.]_H`` of a ``(m, n_positions)`` stack of maps (Kimoto et al. 2025)."""
