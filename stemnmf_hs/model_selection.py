@@ -41,6 +41,7 @@ from .heldout import (  # noqa: F401  (re-exported: the k pipeline's public name
     count_model,
     estimate_gain,
     heldout_choice,
+    heldout_pass,
     heldout_scores,
     thin_counts,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "estimate_gain",
     "find_knee",
     "heldout_choice",
+    "heldout_pass",
     "heldout_scores",
     "iqa_matrices",
     "k_component_loss",

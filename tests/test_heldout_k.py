@@ -32,16 +32,19 @@ def test_thinning_keeps_every_count_and_is_reproducible(counts):
 
 
 
-@pytest.mark.parametrize("lam", [0.15, 3.0])
-def test_sparse_thinning_draws_what_whole_rows_draw(lam):
-    # Only non-zero counts are drawn on sparse scans; numpy's binomial consumes nothing for
-    # n = 0, so the halves are those of one draw per pixel of every row.
-    X = np.random.default_rng(1).poisson(lam, (40, 300)).astype(np.float32)
+@pytest.mark.parametrize("n", [1, 40])
+def test_thinning_draws_binomial_counts(n):
+    # Counts of one take a uniform draw, larger counts the compiled binomial: both must give
+    # Binomial(n, p) (mean n p, variance n p (1 - p)), whatever the row chunks.
+    X = np.full((400, 250), float(n), np.float32)
     X[7] = 0
-    test = ms.thin_counts(X, 0.5, random_state=9)[1]
-    whole = np.stack([np.random.default_rng([9, i, 0]).binomial(X[i].astype(np.int64), 0.5)
-                      for i in range(len(X))])
-    assert np.array_equal(test, whole)
+    test = ms.thin_counts(X, 0.3, random_state=9)[1]
+    assert (test[7] == 0).all() and (test == np.rint(test)).all()
+    assert test.mean() == pytest.approx(0.3 * n * 399 / 400, rel=0.01)
+    assert test[X > 0].var() == pytest.approx(n * 0.3 * 0.7, rel=0.03)
+    lazy = ms.thin_counts(da.from_array(X, chunks=(37, 250)), 0.3, random_state=9)[1]
+    assert np.array_equal(lazy.compute(), test)
+
 
 def test_thinned_halves_are_independent_poisson():
     lam = np.full((2000, 50), 3.0)
@@ -157,6 +160,24 @@ def test_lazy_scan_gets_the_heldout_score():
     assert est.suggested_k == ref.suggested_k
     np.testing.assert_allclose(est.heldout_score["score"], ref.heldout_score["score"],
                                rtol=1e-4)
+
+
+def test_heldout_score_costs_the_lazy_sweep_no_pass_of_its_own():
+    """Every k's held-out score and train loss come from one pass after the last fit (each
+    chunk read and thinned once for both): the held-out sweep reads the scan only the two
+    passes of the count checks (values, gain) more than Cao's sweep."""
+    s, _ = simulated_precipitates(seed=1, scan_shape=(24, 24), pattern_shape=(32, 32))
+    passes = {}
+    for heldout in (False, True):
+        src = _CountingArray(s.data)
+        lazy = s.as_lazy()
+        lazy.data = da.from_array(src, chunks=(4, 24, 32, 32), asarray=True)
+        before = src.reads
+        est = lazy.estimate_number_of_components(range(2, 6), max_iter=10, random_state=0,
+                                                 show_progressbar=False, heldout=heldout)
+        passes[heldout] = (src.reads - before) / 6           # 6 chunks
+        assert (est.heldout_score is not None) == heldout
+    assert passes[True] == passes[False] + 2, passes
 
 
 def test_knee_raises_an_undershooting_heldout_choice_to_distinct_components():

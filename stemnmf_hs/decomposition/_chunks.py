@@ -117,16 +117,22 @@ def _chunk_sum_squares(x):
 
 
 def _chunk_residual_sums(x, m, d, pid=None):
-    """One block's ``sum |x - m @ d|`` and ``sum (x - m @ d)**2`` as a ``(1, 2)`` float64
-    block (by blocks of ``_BLOCK_ROWS`` rows: one bounded temporary, worked in place, 3x
-    faster than ``abs(x - m @ d).sum()`` with its three)."""
-    total = squares = 0.0
+    """One block's ``sum |x - m_j @ d_j|`` and ``sum (x - m_j @ d_j)**2`` for every fit
+    ``j`` as a ``(1, 2 n_fits)`` float64 block; ``d`` is one ``(k, F)`` array or a list of
+    them, ``m`` their maps side by side.  By blocks of ``_BLOCK_ROWS`` rows: one bounded
+    temporary per fit, worked in place (3x faster than ``abs(x - m @ d).sum()`` with its
+    three), the data block read once for all fits."""
+    ds = d if isinstance(d, (list, tuple)) else [d]
+    sums = np.zeros((len(ds), 2))
     for start in range(0, x.shape[0], _BLOCK_ROWS):
         _check_cancelled(pid)
         stop = start + _BLOCK_ROWS
-        r = np.asarray(m[start:stop] @ d, dtype=np.float32)
-        np.subtract(x[start:stop], r, out=r)
-        squares += float(np.einsum("ij,ij->i", r, r).sum(dtype=np.float64))
-        np.abs(r, out=r)
-        total += float(r.sum(dtype=np.float64))
-    return np.array([[total, squares]])
+        o = 0
+        for j, dj in enumerate(ds):
+            r = np.asarray(m[start:stop, o:o + dj.shape[0]] @ dj, dtype=np.float32)
+            o += dj.shape[0]
+            np.subtract(x[start:stop], r, out=r)
+            sums[j, 1] += float(np.einsum("ij,ij->i", r, r).sum(dtype=np.float64))
+            np.abs(r, out=r)
+            sums[j, 0] += float(r.sum(dtype=np.float64))
+    return sums.reshape(1, -1)

@@ -758,19 +758,21 @@ def k_component_loss(data, reconstruction, return_error=False):
     data : array_like, dask.array.Array or DataOperator
         ``(n_navigation, n_signal)`` (or, with an array ``reconstruction``, any shape) data
         ``V``.  A sketch is scored against its exact data.
-    reconstruction : array_like, dask.array.Array or tuple
+    reconstruction : array_like, dask.array.Array, tuple or list of tuples
         Same shape: ``maps @ components`` of the NMF with ``k`` components; or the pair
         ``(maps, components)`` (``(N, k)``, ``(k, F)``), whose product is then formed block
-        by block (streamed chunk by chunk for dask data) and never held whole.
+        by block (streamed chunk by chunk for dask data) and never held whole; or a list of
+        such pairs (the fits of a k sweep), all scored in one pass over the data.
     return_error : bool, default False
         Also return the Frobenius error ``||V - V'||_F`` from the same pass over the data
         (the k sweep records both without reading a lazy scan twice).
 
     Returns
     -------
-    float
-        Mean absolute error, in the data's unit per pixel (e.g. electrons).
-    float
+    float or numpy.ndarray
+        Mean absolute error, in the data's unit per pixel (e.g. electrons); ``(n_fits,)``
+        for a list of pairs.
+    float or numpy.ndarray
         With ``return_error``: the Frobenius error, in the data's unit.
 
     Raises
@@ -787,7 +789,16 @@ def k_component_loss(data, reconstruction, return_error=False):
     1.0
     >>> k_component_loss(V, (np.ones((2, 1)), np.full((1, 3), 0.5)), return_error=True)
     (0.5, 1.224744871391589)
+    >>> k_component_loss(V, [(np.ones((2, 1)), np.full((1, 3), k)) for k in (0.5, 1.0)])
+    array([0.5, 0. ])
     """
+    many = isinstance(reconstruction, list)
+    if many:
+        maps = np.concatenate([np.asarray(m, dtype=np.float32) for m, _ in reconstruction], 1)
+        components = [np.ascontiguousarray(c, dtype=np.float32) for _, c in reconstruction]
+        if sum(c.shape[0] for c in components) != maps.shape[1]:
+            raise ValueError("every (maps, components) pair needs as many maps as components.")
+        reconstruction = (maps, components)
     op = None
     if isinstance(data, DataOperator):
         data = op = data.exact
@@ -795,7 +806,8 @@ def k_component_loss(data, reconstruction, return_error=False):
             data = data.X  # dask matrix, or an array to subtract a whole reconstruction from
     if isinstance(reconstruction, tuple):
         maps, components = reconstruction
-        rec_shape = (np.shape(maps)[0], np.shape(components)[1])
+        last = components[-1] if isinstance(components, list) else components
+        rec_shape = (np.shape(maps)[0], np.shape(last)[1])
     else:
         rec_shape = np.shape(reconstruction)
     if np.shape(data) != rec_shape:
@@ -817,30 +829,36 @@ def k_component_loss(data, reconstruction, return_error=False):
         if not isinstance(data, InMemoryOperator):
             data = InMemoryOperator(np.asarray(data))
         maps = np.asarray(maps, dtype=np.float32)
-        components = np.asarray(components, dtype=np.float32)
+        if not isinstance(components, list):
+            components = np.asarray(components, dtype=np.float32)
         sums = sum(_chunk_residual_sums(x, maps[s:s + x.shape[0]], components)[0]
                    for s, x in data.blocks())
     with _stage("loss"):
         _record(op, "loss")
-    sums = np.asarray(sums, dtype=np.float64).reshape(2)
-    value = float(sums[0]) / max(int(np.prod(np.shape(data))), 1)
+    sums = np.asarray(sums, dtype=np.float64).reshape(-1, 2)
     if not np.isfinite(sums).all():
         raise ValueError("the K-component loss is not finite: the data or the "
                          "reconstruction contain NaN or infinite values.")
-    return (value, float(np.sqrt(sums[1]))) if return_error else value
+    value = sums[:, 0] / max(int(np.prod(np.shape(data))), 1)
+    error = np.sqrt(sums[:, 1])
+    if not many:
+        value, error = float(value[0]), float(error[0])
+    return (value, error) if return_error else value
 
 
 def _streamed_residual_sums(X, maps, components):
-    """``(sum |X - maps @ components|, sum (X - maps @ components)**2)`` over a dask ``X``,
-    one streamed pass."""
+    """``(sum |X - maps @ components|, sum (X - maps @ components)**2)`` over a dask ``X``
+    (per fit for a list of ``components``: ``(2 n_fits,)``), one streamed pass."""
     import dask.array as da
 
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
     M = da.from_array(np.ascontiguousarray(maps, dtype=np.float32),
                       chunks=(X.chunks[0], -1))
-    D = np.ascontiguousarray(components, dtype=np.float32)
+    D = (components if isinstance(components, list)
+         else np.ascontiguousarray(components, dtype=np.float32))
+    n_fits = len(D) if isinstance(D, list) else 1
     pid = next(_PRODUCT_IDS)
     res = da.map_blocks(_chunk_residual_sums, X, M, D, pid,
-                        chunks=((1,) * X.numblocks[0], (2,)), dtype=np.float64)
+                        chunks=((1,) * X.numblocks[0], (2 * n_fits,)), dtype=np.float64)
     return _compute(pid, res.sum(axis=0))[0]

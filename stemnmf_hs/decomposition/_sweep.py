@@ -15,7 +15,8 @@ residual ``mean |V - W H|`` over all matrix elements.  Work is reused along the 
   :func:`sweep_n_components`).
 
 The loss of every fit is :func:`~stemnmf_hs.decomposition.k_component_loss`, streamed
-against the data; the same pass gives the fit's exact Frobenius error.
+against the data once for all fits after the last one; the same pass gives every fit's exact
+Frobenius error.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sklearn.utils import check_random_state
 from ._descent import _serial_blas
 from ._nmf import check_n_components
 from ._operators import as_operator, k_component_loss, sketch, sketch_rank
+from ._passes import record as _record
+from ._passes import stage as _stage
 
 __all__ = ["sweep_n_components"]
 
@@ -51,9 +54,12 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
     show_progressbar : bool, default False
         A progress bar over ``k``.
     score : callable, optional
-        ``score(maps, components)`` called after every fit (e.g. a held-out score on data
-        the fits did not see, :func:`stemnmf_hs.model_selection.heldout_scores`); its
-        results are returned under ``"score"``.
+        ``score(fits)``, called once after the last fit with the list of every fit's
+        ``(maps, components)``: one pass that returns the dict ``{"loss": (n_k,), "error":
+        (n_k,), "scores": [n_k results]}`` in place of the sweep's own loss pass (e.g. the
+        held-out score of :func:`stemnmf_hs.model_selection.heldout_pass`, which reads the
+        train and test halves of the counts once for both); the results are returned under
+        ``"score"``.
 
     Returns
     -------
@@ -105,8 +111,6 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
     if rank is not None:
         work = sketch(data, rank, template.power_iterations, rng)
     out = {"k": ks, "loss": [], "error": [], "n_iter": [], "components": [], "maps": []}
-    if score is not None:
-        out["score"] = []
     iterator = ks
     if show_progressbar:
         from tqdm.auto import tqdm
@@ -122,18 +126,23 @@ def sweep_n_components(estimator, data, k_values, *, warm_start=True, show_progr
         if warm_start and maps is not None:
             init = _extend_maps(maps, int(k), rng)
         maps = est.fit_transform(work, init_maps=init)
-        # The loss and the score on one BLAS thread: their products are thin (k columns)
-        # next to the elementwise work, and on two cores shared with other work OpenBLAS's
-        # spinning threads made them 2-4x slower (36 x 36 x 128 x 128 benchmark scan).
-        with _serial_blas():
-            loss, error = k_component_loss(data, (maps, est.components_), return_error=True)
-            if score is not None:
-                out["score"].append(score(maps, est.components_))
-        out["loss"].append(loss)
-        out["error"].append(error)
         out["n_iter"].append(est.n_iter_)
         out["components"].append(est.components_)
         out["maps"].append(maps)
+    # Every fit's loss (and score) in one pass after the last fit, on one BLAS thread:
+    # the products are thin (k columns) next to the elementwise work, and on two cores
+    # shared with other work OpenBLAS's spinning threads made them 2-4x slower (36 x 36 x
+    # 128 x 128 benchmark scan).
+    fits = list(zip(out["maps"], out["components"]))
+    with _serial_blas():
+        if score is None:
+            out["loss"], out["error"] = k_component_loss(data, fits, return_error=True)
+        else:
+            with _stage("loss"):
+                scored = score(fits)
+                _record(data, "loss")
+            out["loss"], out["error"], out["score"] = (scored["loss"], scored["error"],
+                                                       scored["scores"])
     for key in ("loss", "error"):
         out[key] = np.asarray(out[key], dtype=np.float64)
     out["n_iter"] = np.asarray(out["n_iter"], dtype=int)

@@ -484,14 +484,17 @@ class NumberOfComponentsMixin:
         the variance-to-mean relation of neighbouring patterns
         (:func:`~stemnmf_hs.model_selection.count_model`); data that are not counts
         (normalised, background-subtracted) get a warning saying so and Cao's criteria
-        alone.  The sweep is not run twice: the time stays that of Cao's sweep plus one
-        pass over the test part per ``k``.
+        alone.  The sweep is not run twice: every fit's held-out score and train loss come
+        from one pass after the last fit (:func:`~stemnmf_hs.model_selection.heldout_pass`;
+        a lazy scan's chunks are read and thinned once for both), and the count checks add
+        two passes.
 
         The sweep reuses work: each fit starts its first restart from the previous fit's
         maps plus one new map (``warm_start``), uses fewer restarts and iterations than a
         final fit by default, and with ``compression`` all fits share one sketch of the data
         (computed at the rank the largest ``k`` needs).  On a lazy signal the data are
-        streamed (one extra pass per ``k`` for the loss).
+        streamed: besides the sketch, one pass per ``k`` to score its restarts, and one pass
+        after the last fit for every ``k``'s loss.
 
         Parameters
         ----------
@@ -646,8 +649,7 @@ def _heldout_setup(data, template, test_fraction, gain):
     train, test = _ms.thin_counts(data.X, test_fraction, random_state=template.random_state,
                                   gain=cm.gain)
     scale = test_fraction / (1 - test_fraction)
-    cache = {} if isinstance(test, np.ndarray) else None  # lazy: thinned again per k
+    # every fit's score and train loss in one pass: a lazy scan is thinned once for both
     return {"count_model": cm, "test_fraction": test_fraction, "metric": "deviance",
             "fit_data": as_operator(train, check_values=False),
-            "score": lambda maps, comps: _ms.heldout_scores(test, maps, comps, scale,
-                                                            cache=cache)}
+            "score": lambda fits: _ms.heldout_pass(test, fits, scale, train=train)}
