@@ -170,7 +170,7 @@ def test_compressed_restarts_split_over_threads_give_the_same_fit(monkeypatch):
     assert est.reconstruction_err_ <= est.restart_errors_.min() * 1.001
     direct = np.linalg.norm(X - maps @ est.components_)
     assert est.reconstruction_err_ == pytest.approx(direct, rel=1e-4)
-    assert len(est.history_["mse"]) == est.n_iter_ == 25 + est.refine_iter
+    assert len(est.history_["mse"]) == est.n_iter_ == 25 + est.refine_iter_
     # The exact refinement's last MSE is the reported error.
     assert est.history_["mse"][-1] == pytest.approx(est.reconstruction_err_**2 / X.size,
                                                     rel=1e-3)

@@ -158,21 +158,27 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         mode alike, ``k + 10`` 1.3x faster).
     power_iterations : int, default 2
         Power (subspace) iterations of the sketch; ignored when ``compression=None``.
-    refine_iter : int, default 5
+    refine_iter : int or "auto", default "auto"
         Compressed mode only: exact iterations (two passes over the data each) that continue
         the kept restart on the data after the iterations on the sketch.  They remove the
         sketch's bias: on the benchmark scan (58 x 58 x 128 x 128, k = 30, sketch rank 70,
         seed 1) the compressed error was 1.5 % above the exact mode's before them, 0.4 %
         after one, 0.16 % after three and 0.05 % after ten.  ``0`` keeps the sketch solution
-        (with its one exact map update).
-    init_iter : int, default 50
+        (with its one exact map update).  ``"auto"``: in proportion to the iterations they
+        follow, ``min(5, max(1, max_iter // 50))`` -- 5 for the paper's 500, 1 for a short
+        run of 50, whose own error is not settled to the 0.1 % that more would buy (see
+        ``refine_iter_``).
+    init_iter : int or "auto", default "auto"
         ``solver="hals"`` only: iterations of the paper's protocol (ALS with the same
         constraints) over all ``n_restarts`` that initialize it; the restart with the lowest
         error is then continued by the monotone iterations (``max_iter`` of them).  The
         initialization's errors are in ``history_["init_mse"]`` and ``restart_errors_``.
         ``0``: every restart runs the monotone iterations from random maps (more prone to
         poor local minima on the validation cases: amorphous map r 0.94 instead of 0.997 on
-        the real-pattern case).
+        the real-pattern case).  ``"auto"``: ``min(50, max(10, max_iter // 4))`` -- 50 from
+        ``max_iter=200`` up (the validation's and the paper's runs), 12 for a short run of
+        50, where 50 initial iterations of every restart would cost more than the run
+        itself (see ``init_iter_``).
     random_state : int, RandomState instance or None, default None
         Seed of the random initial maps (paper step 2) and of the sketch.
     show_progressbar : bool, default False
@@ -211,6 +217,12 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Passes over the data of the last fit by stage (as ``timings_``; ``"other"`` for
         passes outside a timed stage): what sets the time of a scan larger than memory
         (:func:`~stemnmf_hs.decomposition.count_passes`).
+    init_iter_ : int
+        ALS iterations of the initialization run by the last fit (``init_iter`` resolved;
+        ``0`` for the paper's solvers).
+    refine_iter_ : int
+        Exact refinement iterations of the last fit (``refine_iter`` resolved; ``0`` when
+        the fit was not compressed).
     sketch_rank_ : int or None
         Rank ``l`` of the sketch in compressed mode (or of a sketch passed as ``X``), ``None``
         in exact mode.
@@ -290,8 +302,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "compression": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"),
                         None],
         "power_iterations": [Interval(Integral, 0, None, closed="left")],
-        "refine_iter": [Interval(Integral, 0, None, closed="left")],
-        "init_iter": [Interval(Integral, 0, None, closed="left")],
+        "refine_iter": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+        "init_iter": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "show_progressbar": ["boolean"],
     }
@@ -321,8 +333,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tol=1e-4,
         compression=None,
         power_iterations=2,
-        refine_iter=5,
-        init_iter=50,
+        refine_iter="auto",
+        init_iter="auto",
         random_state=None,
         show_progressbar=False,
     ):
@@ -376,6 +388,16 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             probe_fwhm=self.probe_fwhm, scan_step=self.scan_step,
         )
         return k, project_w, project_h
+
+    def _iteration_budget(self, compressed):
+        """``(init_iter, refine_iter)`` with ``"auto"`` resolved for this ``max_iter``."""
+        init, refine = self.init_iter, self.refine_iter
+        if init == "auto":
+            init = min(50, max(10, self.max_iter // 4))
+        if refine == "auto":
+            refine = min(5, max(1, self.max_iter // 50))
+        return (int(init) if self.solver == "hals" else 0,
+                int(refine) if compressed else 0)
 
     def _operator(self, X, name, reset):
         """``X`` as a data operator, checked; sets or checks ``n_features_in_``."""
@@ -480,6 +502,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
         rank = None if data.is_sketch else sketch_rank(self.compression, k, data.shape)
         rng = check_random_state(self.random_state)
+        self.init_iter_, self.refine_iter_ = self._iteration_budget(
+            compressed=data.is_sketch or rank is not None)
         with count_passes() as passes:
             if self.solver == "hals":
                 maps, components, info = self._fit_hals(data, k, rank, project_w, project_h,
@@ -503,7 +527,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         maps, components, info = fit_monotone(
             data, k, rank=rank, project_w=project_w, project_h=project_h, rng=rng,
             n_restarts=self.n_restarts, max_iter=self.max_iter, tol=self.tol,
-            init_iter=self.init_iter, refine_iter=self.refine_iter,
+            init_iter=self.init_iter_, refine_iter=self.refine_iter_,
             power_iterations=self.power_iterations, penalty=self.continuity_penalty,
             continuity_components=self.continuity_components or "ringlike",
             unique=self.unique_components, init_maps=init_maps,
@@ -522,7 +546,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             k,
             sketch_rank=rank,
             power_iterations=self.power_iterations,
-            refine_iter=self.refine_iter,
+            refine_iter=self.refine_iter_,
             n_restarts=self.n_restarts,
             solver=self.solver,
             max_iter=self.max_iter,

@@ -530,7 +530,7 @@ def _fit_record(estimator):
     if errors.size:
         items[root + "restart_errors"] = errors
         items[root + "restart"] = int(np.argmin(errors))
-    refine = int(estimator.refine_iter) if getattr(estimator, "sketch_rank_", None) else 0
+    refine = int(getattr(estimator, "refine_iter_", 0))
     n_main = int(estimator.n_iter_) - refine
     hit_limit = n_main >= int(estimator.max_iter)
     note = plotting.convergence_note(np.asarray(hist["mse"])[:n_main], hit_limit,
