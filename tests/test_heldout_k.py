@@ -32,10 +32,11 @@ def test_thinning_keeps_every_count_and_is_reproducible(counts):
 
 
 
-@pytest.mark.parametrize("n", [1, 40])
+@pytest.mark.parametrize("n", [1, 5, 40])
 def test_thinning_draws_binomial_counts(n):
-    # Counts of one take a uniform draw, larger counts the compiled binomial: both must give
-    # Binomial(n, p) (mean n p, variance n p (1 - p)), whatever the row chunks.
+    # Counts up to 16 are thinned electron by electron (hashes), larger ones by the compiled
+    # binomial: both must give Binomial(n, p) (mean n p, variance n p (1 - p)), whatever
+    # the row chunks.
     X = np.full((400, 250), float(n), np.float32)
     X[7] = 0
     test = ms.thin_counts(X, 0.3, random_state=9)[1]
