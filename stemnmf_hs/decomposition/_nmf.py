@@ -178,7 +178,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         the real-pattern case).  ``"auto"``: ``min(50, max(10, max_iter // 4))`` -- 50 from
         ``max_iter=200`` up (the validation's and the paper's runs), 12 for a short run of
         50, where 50 initial iterations of every restart would cost more than the run
-        itself (see ``init_iter_``).
+        itself.  A tenth of the run (20 at 200) was measured and rejected: the real-pattern
+        case's dark-spot ratio fell from 0.952-0.975 to 0.935-0.951 (see ``init_iter_``).
     random_state : int, RandomState instance or None, default None
         Seed of the random initial maps (paper step 2) and of the sketch.
     show_progressbar : bool, default False
