@@ -243,7 +243,6 @@ def _mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-
 @numba.njit(cache=True, nogil=True)
 def _binomial_rows(block, p, threshold, gain, seed, row0, col0, train, out):
     """``out[i, j] ~ Binomial(rint(block[i, j] / gain), p)`` (float32 division, as numpy's).
@@ -254,9 +253,10 @@ def _binomial_rows(block, p, threshold, gain, seed, row0, col0, train, out):
     + j * golden) ^ (t << 58))`` (pixel ``j``) lies below ``threshold = p 2^64``; larger
     counts take numba's ``np.random.binomial`` from a Mersenne Twister seeded by the row
     key, in pixel order (23 ns a call: on a 0.15-count scan the hashes make the thinning
-    1.4x faster); zeros draw nothing.  Every draw depends on ``(seed, row, first column, pixel)``
-    only, not on how the rows are chunked.  ``train``: ``out`` receives the rest of the
-    count, ``n - draw``, instead (the same draws: either half from one read of the block).
+    1.4x faster); zeros draw nothing.  Every draw depends on ``(seed, row, first column,
+    pixel)`` only, not on how the rows are chunked.  ``train``: ``out`` receives the rest
+    of the count, ``n - draw``, instead (the same draws: either half from one read of the
+    block).
     """
     n_rows, n_cols = block.shape
     base = _mix64(np.uint64(seed))
