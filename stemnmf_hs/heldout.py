@@ -88,19 +88,44 @@ def estimate_gain(X):
     (1, 8)
     """
     if _is_dask(X):
-        import dask.array as da
+        import dask
 
-        a, b, c = (X[i:X.shape[0] - 2 + i].astype(np.float64) for i in range(3))
-        d2, m = da.compute(((b - (a + c) / 2) ** 2).sum(axis=0),
-                           (b + (a + c) / 4).sum(axis=0))
+        d2, m = dask.compute(_lazy_triple_sums(X))[0]
     else:
-        X = np.asarray(X)
-        n, f = X.shape
-        d2, m = np.zeros(f), np.zeros(f)
-        for start, stop in _row_blocks(max(0, n - 2), _block_rows(f)):
-            a, b, c = (X[start + i:stop + i].astype(np.float64) for i in range(3))
-            d2 += ((b - (a + c) / 2) ** 2).sum(axis=0)
-            m += (b + (a + c) / 4).sum(axis=0)
+        d2, m = _triple_sums(np.asarray(X))
+    return _gain_from_sums(d2, m)
+
+
+def _triple_sums(X):
+    """``(sum_b d^2, sum_b (x_b + (x_a + x_c) / 4))`` per pixel over the triples of
+    consecutive rows of ``X`` whose centre ``b`` is a row of ``X`` with both neighbours in
+    it, by row blocks (bounded float64 temporaries)."""
+    n, f = X.shape
+    d2, m = np.zeros(f), np.zeros(f)
+    for start, stop in _row_blocks(max(0, n - 2), _block_rows(f)):
+        a, b, c = (X[start + i:stop + i].astype(np.float64) for i in range(3))
+        d2 += ((b - (a + c) / 2) ** 2).sum(axis=0)
+        m += (b + (a + c) / 4).sum(axis=0)
+    return d2, m
+
+
+def _lazy_triple_sums(X):
+    """:func:`_triple_sums` of a dask ``X`` as a lazy ``(2, F)`` array: every chunk with one
+    row of each neighbour (``map_overlap``), so each triple is counted once, by the chunk
+    of its centre, and the scan is read once (with the count checks of
+    :func:`count_model` in the same pass)."""
+    import dask.array as da
+
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    sums = X.map_overlap(lambda x: np.stack(_triple_sums(x)), depth={0: 1, 1: 0},
+                         boundary="none", trim=False, dtype=np.float64,
+                         chunks=((2,) * X.numblocks[0], (X.shape[1],)))
+    return da.stack([sums[0::2].sum(axis=0), sums[1::2].sum(axis=0)])
+
+
+def _gain_from_sums(d2, m):
+    """The median ratio of :func:`estimate_gain` from the per-pixel triple sums."""
     d2, m = np.asarray(d2), np.asarray(m)
     ok = m > 0
     if not ok.any():
@@ -174,11 +199,14 @@ def count_model(X, gain=None):
     >>> count_model(X / X.max(), gain=1 / X.max()).is_counts
     True
     """
-    if _is_dask(X):
+    if _is_dask(X):  # the checks and the gain's sums in one pass over the scan
+        import dask
         import dask.array as da
 
-        finite, nonneg, whole = da.compute(da.isfinite(X).all(), (X >= 0).all(),
-                                           (X == da.rint(X)).all())
+        finite, nonneg, whole, sums = dask.compute(
+            da.isfinite(X).all(), (X >= 0).all(), (X == da.rint(X)).all(),
+            _lazy_triple_sums(X))
+        g = _gain_from_sums(*sums)
     else:  # by row blocks: no scan-sized temporaries, and Ctrl-C is answered between them
         X = np.asarray(X)
         finite = nonneg = whole = True
@@ -187,11 +215,13 @@ def count_model(X, gain=None):
             finite = finite and bool(np.isfinite(x).all())
             nonneg = nonneg and bool((x >= 0).all())
             whole = whole and bool((x == np.rint(x)).all())
+        g = None
     if not (finite and nonneg):
         return CountModel(False, None, float("nan"),
                           "the data hold negative or non-finite values, so they are not "
                           "counts; binomial thinning needs counts.")
-    g = estimate_gain(X)
+    if g is None:
+        g = estimate_gain(X)
     if gain is not None:
         gain = float(gain)
         if not gain > 0:

@@ -487,7 +487,7 @@ class NumberOfComponentsMixin:
         alone.  The sweep is not run twice: every fit's held-out score and train loss come
         from one pass after the last fit (:func:`~stemnmf_hs.model_selection.heldout_pass`;
         a lazy scan's chunks are read and thinned once for both), and the count checks add
-        two passes.
+        one pass.
 
         The sweep reuses work: each fit starts its first restart from the previous fit's
         maps plus one new map (``warm_start``), uses fewer restarts and iterations than a
