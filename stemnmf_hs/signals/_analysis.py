@@ -607,7 +607,7 @@ class NumberOfComponentsMixin:
         if heldout not in ("auto", True, False):
             raise ValueError(f"heldout must be 'auto', True or False; got {heldout!r}.")
         if heldout:
-            held = _heldout_setup(data, template, test_fraction, gain)
+            held = _heldout_setup(data, template, test_fraction, gain, show_progressbar)
             fit_data, score = held.pop("fit_data", data), held.pop("score", None)
         sweep = sweep_n_components(template, fit_data, ks, warm_start=warm_start,
                                    show_progressbar=show_progressbar, score=score)
@@ -635,7 +635,7 @@ class NumberOfComponentsMixin:
         return result
 
 
-def _heldout_setup(data, template, test_fraction, gain):
+def _heldout_setup(data, template, test_fraction, gain, show_progressbar=False):
     """Thin the solver data into train and test parts, or say why not (with a warning)."""
     import warnings
 
@@ -652,4 +652,5 @@ def _heldout_setup(data, template, test_fraction, gain):
     # every fit's score and train loss in one pass: a lazy scan is thinned once for both
     return {"count_model": cm, "test_fraction": test_fraction, "metric": "deviance",
             "fit_data": as_operator(train, check_values=False),
-            "score": lambda fits: _ms.heldout_pass(test, fits, scale, train=train)}
+            "score": lambda fits: _ms.heldout_pass(test, fits, scale, train=train,
+                                                   show_progressbar=show_progressbar)}
