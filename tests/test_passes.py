@@ -67,15 +67,16 @@ def test_exact_paper_budget_follows_iterations(counts, kind):
 @pytest.mark.parametrize("kind", ["uint16", "dask"])
 def test_default_solver_compressed_budget(counts, kind):
     """Default solver, compressed: the sketch first (a dask scan's statistics ride on its
-    first product), one scoring pass of the ALS start, 2 per refinement iteration, and one
-    pass for the error when the uniqueness rule moved the factors."""
+    first product), no scoring pass (the ALS start's restarts are ranked on the sketch), 2
+    per refinement iteration, and one pass for the error when the uniqueness rule moved the
+    factors."""
     est = _est(compression="auto", refine_iter=2)
     with count_passes() as passes:
         est.fit(_data(counts, kind))
     stages = passes.by_stage
     assert stages["sketch"] == 6
     assert stages["iterations"] == 0
-    assert stages["scoring"] == 1
+    assert "scoring" not in stages
     assert stages["refinement"] == 4
     assert stages["init"] == (0 if kind == "dask" else 1)
     # the error pass after the uniqueness rule: "polish" once the solver laps after it
@@ -118,16 +119,16 @@ def test_sweep_shares_one_sketch(counts):
 
 
 @pytest.mark.parametrize("kind", ["uint16", "dask"])
-def test_default_sweep_reads_the_data_once_per_k_after_scoring(counts, kind):
-    """The sweep's monotone fits (no refinement) estimate the error after the uniqueness
-    rule from their sketch; the exact error comes from the loss's pass: per k a scoring
-    pass, and one loss pass for all k, nothing else."""
+def test_default_sweep_reads_the_data_once_after_the_sketch(counts, kind):
+    """The sweep's monotone fits (no refinement) rank their restarts and estimate the error
+    after the uniqueness rule on their sketch; the exact error comes from the loss's pass:
+    the sketch and one loss pass for all k, nothing else."""
     ks = [2, 3, 4]
     est = _est(compression="auto", power_iterations=1, refine_iter=0, init_iter=2)
     with count_passes() as passes:
         out = sweep_n_components(est, _data(counts, kind), ks)
     stages = {key: n for key, n in passes.by_stage.items() if n}
-    assert stages == {"sketch": 4, "scoring": len(ks), "loss": 1,
+    assert stages == {"sketch": 4, "loss": 1,
                       **({} if kind == "dask" else {"init": 1})}
     X = counts.astype(np.float64)
     exact = [np.linalg.norm(X - m.astype(np.float64) @ c) for m, c in

@@ -556,8 +556,8 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
        _operators.sketch`).
     2. ``init_iter`` iterations of the paper's ALS over all restarts
        (:func:`~stemnmf_hs.decomposition._solver.fit_batched`); the restart with the lowest
-       error continues (``init_iter=0``: every restart runs :func:`fit_hals` from random
-       maps).
+       error (against the sketch in compressed mode: no pass over the data) continues
+       (``init_iter=0``: every restart runs :func:`fit_hals` from random maps).
     3. :func:`fit_hals` (``max_iter`` monotone iterations; on the sketch in compressed mode,
        then ``refine_iter`` on the data).
     4. ``unique`` (``None``: ``"noise"`` when the continuity constraint is on):
@@ -641,7 +641,7 @@ def fit_monotone(data, k, *, rank, project_w, project_h, rng, n_restarts=10, max
             work, k, n_restarts=n_restarts, solver="als",
             max_iter=min(init_iter, max_iter), tol=0, project_w=project_w,
             project_h=project_h, rng=rng, init_maps=init_maps, refine_iter=0,
-            show_progressbar=show_progressbar,
+            show_progressbar=show_progressbar, score_on_data=False,
         )
         t0 = lap(timings, "init", t0)
         maps, components, info = fit_hals(

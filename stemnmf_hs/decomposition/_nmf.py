@@ -207,12 +207,14 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         (paper step 7, Fig. 7; ``nan`` at the first iteration).
     restart_errors_ : numpy.ndarray
         ``(n_restarts,)`` final Frobenius errors ``||X - maps @ components||`` of every
-        restart, against the data in both modes (the kept restart's entry is
-        ``reconstruction_err_``).
+        restart (the kept restart's entry is ``reconstruction_err_``).  In compressed mode
+        the default solver ranks its restarts on the sketch: the other entries are their
+        errors against ``Q B`` plus the data's energy outside the sketch; the paper's
+        ``solver="als"`` scores them against the data.
     timings_ : dict of float
         Wall seconds of the stages of the last fit: ``"init"`` (initial maps, data
         statistics), ``"sketch"``, ``"iterations"``, ``"scoring"`` (the exact pass that
-        scores every restart of a compressed fit), ``"refinement"`` (``refine_iter``) and
+        scores every restart of a compressed ``solver="als"`` fit), ``"refinement"`` (``refine_iter``) and
         ``"polish"`` (exact maps without ``[.]_H``); ``0.0`` for a stage that did not run.
     passes_ : dict of int
         Passes over the data of the last fit by stage (as ``timings_``; ``"other"`` for

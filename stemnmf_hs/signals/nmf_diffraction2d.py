@@ -151,8 +151,9 @@ class LazyNMFDiffraction2D(LazyDiffraction2D, NMFDiffraction2D):
     validates lazily (one pass over the data, none for unsigned integers), then streams the
     navigation chunks on every product with the data (two passes per iteration in exact
     mode; with ``compression``, ``2 + 2 * power_iterations`` passes for the sketch, then
-    one to score every restart and ``2 * refine_iter`` for the exact refinement).  Peak memory is a few chunks plus the maps and diffractions of every
-    restart.  The chunks are processed by the active dask scheduler, so with a
+    ``2 * refine_iter`` for the exact refinement, and with the paper's ``solver="als"`` one
+    more to score every restart).  Peak memory is a few chunks plus the maps and
+    diffractions of every restart.  The chunks are processed by the active dask scheduler, so with a
     ``dask.distributed.Client`` they run on its workers.  The same seed gives the same
     components as the in-memory decomposition, up to float32 summation order.
 
