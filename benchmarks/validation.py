@@ -53,6 +53,14 @@ VARIANTS = {
     "ALS H": dict(solver="als", diffraction_constraint=None),
     "ALS W+H": dict(solver="als"),
     "sklearn-cd": dict(sklearn=dict(solver="cd", init="nndsvda")),
+    # Diagnostics of the low-dose regime (docs/validation_low_dose.md), not candidates:
+    # the default started from the true maps (does its objective prefer the truth?), and
+    # scikit-learn with a Poisson-aware loss: pixel residuals weighted by 1 / sqrt(mean
+    # pattern) (variance-stabilizing), or the Kullback-Leibler divergence.
+    "default from truth": dict(init="truth", init_iter=0, n_restarts=1),
+    "sklearn-cd poisson-w": dict(sklearn=dict(solver="cd", init="nndsvda"), weights="poisson"),
+    "sklearn-mu KL": dict(sklearn=dict(solver="mu", beta_loss="kullback-leibler",
+                                       init="nndsvda")),
 }
 
 #: name -> builder(dose, seed) of a ValidationCase.
@@ -67,20 +75,35 @@ def fit_variant(case, params, k, n_restarts, max_iter, seed, tol):
     """Fit one variant; returns (factors (k, qy, qx) nan-masked, maps (k, n_pos), info)."""
     X = case.X
     t0 = time.perf_counter()
+    objective = None
     if "sklearn" in params:
         from sklearn.decomposition import NMF
 
         opts = dict(max_iter=max(max_iter, 200), random_state=seed)
         opts.update(params["sklearn"])
         est = NMF(n_components=k, **opts)
+        # "poisson": residuals weighted by 1 / sqrt(mean pattern), the Poisson variance's
+        # inverse square root, by scaling the pixels (columns) and unscaling the components.
+        w = np.ones(X.shape[1], np.float32)
+        if params.get("weights") == "poisson":
+            mu = np.asarray(X, np.float64).mean(axis=0)
+            w = (1.0 / np.sqrt(np.maximum(mu, 1e-3 * mu.max()))).astype(np.float32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            maps = est.fit_transform(X)
+            maps = est.fit_transform(X * w)
+        components = est.components_ / w
         rose, n_iter = None, est.n_iter_
     else:
-        est = ConstrainedNMF(k, n_restarts=n_restarts, max_iter=max_iter, tol=tol,
-                             random_state=seed, **case.estimator_geometry(), **params)
-        maps = est.fit_transform(X)
+        opts = dict(n_restarts=n_restarts, max_iter=max_iter, tol=tol, random_state=seed,
+                    **case.estimator_geometry())
+        opts.update({key: v for key, v in params.items() if key != "init"})
+        est = ConstrainedNMF(k, **opts)
+        init = None
+        if params.get("init") == "truth":  # the true maps, in the data's units
+            init = case.maps.reshape(case.maps.shape[0], -1).T.astype(np.float32)
+            init *= float(np.sum(X, dtype=np.float64) / max(init.sum(dtype=np.float64), 1e-12))
+        maps = est.fit_transform(X, init_maps=init)
+        components = est.components_
         n_iter = est.n_iter_
         hist = getattr(est, "history_", {})
         # The objective each solver descends: J for "hals", the squared error for ALS/MU.
@@ -89,9 +112,11 @@ def fit_variant(case, params, k, n_restarts, max_iter, seed, tol):
         if mse.size > 1:
             rise = np.diff(mse) / mse[:-1]
             rose = float(rise.max())
+        if "objective" in hist:
+            objective = float(hist["objective"][-1])
     elapsed = time.perf_counter() - t0
-    return case.unmask(est.components_), np.asarray(maps).T, dict(
-        time=elapsed, rose=rose, n_iter=n_iter)
+    return case.unmask(components), np.asarray(maps).T, dict(
+        time=elapsed, rose=rose, n_iter=n_iter, objective=objective)
 
 
 def _fmt(v, nd=3):
@@ -133,7 +158,7 @@ def run_table(cases, doses, variants, n_restarts, max_iter, seed, tol, log):
                     f"min cryst r "
                     f"{_fmt(np.nanmin(s['crystal_map_r']))}  dark "
                     f"{_fmt(s['dark_spot_ratio'])}  rose {_rose(info['rose'])}  "
-                    f"{info['time']:.1f} s"
+                    f"J {_fmt(info['objective'], 6)}  {info['time']:.1f} s"
                 )
     return rows
 
