@@ -158,3 +158,29 @@ def test_scan_blur_is_linear_with_its_adjoint_and_respects_the_mask():
     a, b = rng.random((2, valid.sum(), 3)).astype(np.float32)
     assert np.isclose((B.apply(a) * b).sum(), (a * B.adjoint(b)).sum(), rtol=1e-5)
     np.testing.assert_allclose(B.apply(np.ones_like(a)), 1, rtol=1e-6)
+
+
+def test_hals_rows_split_over_threads_is_bit_identical(monkeypatch):
+    """From 2 x 4096 columns ``hals_rows`` splits the columns over threads at block
+    boundaries: the result must equal the one-thread kernel's bit for bit, for a width that
+    is not a multiple of the block, and equal the numpy form up to float32 rounding."""
+    from stemnmf_hs.decomposition import _kernels
+
+    if _kernels._hals_kernel is None:  # pragma: no cover - numba absent
+        pytest.skip("numba absent")
+    rng = np.random.default_rng(0)
+    R, k, F = 2, 6, 2 * _kernels._MIN_COLUMNS + 1001
+    G = rng.random((R, k, k), dtype=np.float32)
+    G = G @ G.transpose(0, 2, 1) + np.eye(k, dtype=np.float32)
+    B = rng.random((R, k, F), dtype=np.float32)
+    D = rng.random((R, k, F), dtype=np.float32)
+    diag = np.einsum("rjj->rj", G).copy()
+    monkeypatch.setattr(_kernels, "_THREADS", 2)
+    split = _kernels.hals_rows(D.copy(), G, B, diag, 1, k, sweeps=2)
+    monkeypatch.setattr(_kernels, "_THREADS", 1)
+    single = _kernels.hals_rows(D.copy(), G, B, diag, 1, k, sweeps=2)
+    assert np.array_equal(split, single)
+    assert not np.array_equal(single[:, 1:], D[:, 1:]) and np.array_equal(single[:, 0], D[:, 0])
+    monkeypatch.setattr(_kernels, "_hals_kernel", None)  # the numpy form
+    reference = _kernels.hals_rows(D.copy(), G, B, diag, 1, k, sweeps=2)
+    np.testing.assert_allclose(split, reference, rtol=1e-4, atol=1e-6)
