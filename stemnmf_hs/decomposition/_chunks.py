@@ -16,6 +16,8 @@ import threading
 import numpy as np
 import scipy.linalg.blas
 
+from ._kernels import sum_and_squares
+
 #: Rows per block of the in-memory statistics and loss (bounds their temporaries).
 _BLOCK_ROWS = 256
 
@@ -111,9 +113,11 @@ def _chunk_t_times(x, y, pid=None):
     return out
 
 
-def _chunk_sum_squares(x):
-    """One chunk's ``sum x**2`` as a ``(1, 1)`` float64 block (buffered cast, no copy)."""
-    return np.array([[np.einsum("ij,ij->", x, x, dtype=np.float64)]])
+def _chunk_stats(x):
+    """One chunk's ``(sum x, sum x**2)`` as a ``(1, 1, 2)`` float64 block, the chunk read
+    once in its own dtype (:func:`~._kernels.sum_and_squares`; the scheduler's threads
+    already run the chunks in parallel)."""
+    return np.array(sum_and_squares(x, parallel=False)).reshape(1, 1, 2)
 
 
 def _chunk_residual_sums(x, m, d, pid=None):

