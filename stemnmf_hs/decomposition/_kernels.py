@@ -41,11 +41,26 @@ _POOL = []
 
 
 def _pool():
-    """The helper threads of :func:`hals_rows`, started on first use."""
+    """The helper threads of the split kernels, started on first use."""
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, _THREADS - 1),
-                                        thread_name_prefix="stemnmf-hals"))
+                                        thread_name_prefix="stemnmf-kernel"))
     return _POOL[0]
+
+
+def _split_call(kernel, args, n, parts, align=1):
+    """``kernel(*args, a, b)`` over ``parts`` ranges ``a:b`` covering ``0:n`` (starts
+    multiples of ``align``): the first in this thread, the others on the helper threads
+    (the kernels release the GIL)."""
+    if parts < 2:
+        kernel(*args, 0, n)
+        return
+    edges = [i * n // parts // align * align for i in range(parts)] + [n]
+    futures = [_pool().submit(kernel, *args, a, b)
+               for a, b in zip(edges[1:-1], edges[2:]) if b > a]
+    kernel(*args, edges[0], edges[1])
+    for f in futures:
+        f.result()
 
 
 def hals_rows(D, G, B, diag, j0, j1, sweeps=1):
@@ -94,18 +109,9 @@ def hals_rows(D, G, B, diag, j0, j1, sweeps=1):
         args = (D, np.ascontiguousarray(G, np.float32), B,
                 np.ascontiguousarray(diag, np.float32), int(j0), int(j1), int(sweeps))
         F = D.shape[2]
-        parts = min(_THREADS, F // _MIN_COLUMNS)
-        if parts < 2:
-            _hals_kernel(*args, 0, F)
-            return D
-        # The columns are independent: split them over threads (the kernel releases the
-        # GIL) at block boundaries, so every column sees the same arithmetic as in one call.
-        edges = [i * F // parts // _BLOCK * _BLOCK for i in range(parts)] + [F]
-        futures = [_pool().submit(_hals_kernel, *args, a, b)
-                   for a, b in zip(edges[1:-1], edges[2:])]
-        _hals_kernel(*args, edges[0], edges[1])  # the first part in this thread
-        for f in futures:
-            f.result()
+        # The columns are independent: split over threads at block boundaries, every
+        # column sees the same arithmetic as in one call.
+        _split_call(_hals_kernel, args, F, min(_THREADS, F // _MIN_COLUMNS), _BLOCK)
         return D
     for _ in range(sweeps):
         for j in range(j0, j1):
@@ -192,15 +198,7 @@ def sum_and_squares(x, parallel=True):
                 float(np.square(xf).sum(axis=-1).sum(dtype=np.float64)))
     out = np.zeros((n, 2), np.float64)
     parts = min(_THREADS, x.size // (1 << 21), n) if parallel else 1
-    if parts < 2:
-        _stats_kernel(x, out, 0, n)
-    else:
-        edges = [i * n // parts for i in range(parts + 1)]
-        futures = [_pool().submit(_stats_kernel, x, out, a, b)
-                   for a, b in zip(edges[1:-1], edges[2:])]
-        _stats_kernel(x, out, edges[0], edges[1])
-        for f in futures:
-            f.result()
+    _split_call(_stats_kernel, (x, out), n, parts)
     return float(out[:, 0].sum()), float(out[:, 1].sum())
 
 
