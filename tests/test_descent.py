@@ -184,3 +184,18 @@ def test_hals_rows_split_over_threads_is_bit_identical(monkeypatch):
     monkeypatch.setattr(_kernels, "_hals_kernel", None)  # the numpy form
     reference = _kernels.hals_rows(D.copy(), G, B, diag, 1, k, sweeps=2)
     np.testing.assert_allclose(split, reference, rtol=1e-4, atol=1e-6)
+
+
+def test_sum_and_squares_matches_numpy_threaded_and_in_its_own_dtype(monkeypatch):
+    """The data statistics' kernel reads uint16 and float32 blocks without conversion; split
+    over threads (from 2**22 values) it must give numpy's float64 sums."""
+    from stemnmf_hs.decomposition import _kernels
+
+    rng = np.random.default_rng(1)
+    monkeypatch.setattr(_kernels, "_THREADS", 2)
+    for x in (rng.integers(0, 60000, (1025, 4099)).astype(np.uint16),
+              rng.random((1025, 4099), dtype=np.float32) * 1e3):
+        ref = x.astype(np.float64)
+        s, q = _kernels.sum_and_squares(x)
+        np.testing.assert_allclose([s, q], [ref.sum(), np.square(ref).sum()], rtol=1e-12)
+        assert _kernels.sum_and_squares(x, parallel=False) == pytest.approx((s, q), rel=1e-12)

@@ -9,6 +9,8 @@
   boundaries, so the result is the same bit for bit.
 * :func:`dot_rows` -- ``<a_r, b_r>`` of every restart, accumulated in float64 (the objective
   checks) without a float64 copy of either operand.
+* :func:`sum_and_squares` -- ``(sum x, sum x**2)`` of a data block in float64, read once in
+  its own dtype (the data statistics ``||X||^2`` and mean).
 * :func:`separable_factors` and :func:`correlate_separable` -- the scan blur of a separable
   kernel (the Gaussians) as two 1D passes over the ``(ny, nx, m)`` grid.
 
@@ -32,8 +34,8 @@ __all__ = ["correlate_separable", "dot_rows", "hals_rows", "l1_rows", "separable
 #: k = 30) stay in the L1/L2 cache while every row of the range is updated.
 _BLOCK = 256
 
-#: Threads of :func:`hals_rows` (the machine's cores, at most 8), and the fewest columns
-#: per thread (on the benchmark scan, 16384 pixels on 2 cores, a monotone iteration on the
+#: Threads of :func:`hals_rows` and :func:`sum_and_squares` (the machine's cores, at most
+#: 8), and the fewest columns per thread of :func:`hals_rows` (on the benchmark scan, 16384 pixels on 2 cores, a monotone iteration on the
 #: sketch took ~10 % less).
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _MIN_COLUMNS = 4096
@@ -189,10 +191,9 @@ def sum_and_squares(x, parallel=True):
     x = np.asarray(x)
     if x.size == 0:
         return 0.0, 0.0
-    if x.ndim != 2:
-        x = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
     n = x.shape[0]
-    if _stats_kernel is None or not x.flags.c_contiguous or x.dtype.kind not in "fiu":
+    compiled = x.dtype.kind in "iu" or x.dtype in (np.float32, np.float64)
+    if _stats_kernel is None or not x.flags.c_contiguous or not compiled:
         xf = np.asarray(x, dtype=np.float32)
         return (float(xf.sum(axis=-1).sum(dtype=np.float64)),
                 float(np.square(xf).sum(axis=-1).sum(dtype=np.float64)))
@@ -399,9 +400,6 @@ else:
                 seg = dst[x * m:(x + 1) * m]
                 for c in range(m):
                     seg[c] *= sc
-
-
-if _hals_kernel is not None:
 
     @_numba.njit(cache=True, nogil=True, fastmath=True)
     def _stats_kernel(x, out, r0, r1):  # pragma: no cover
